@@ -1,0 +1,60 @@
+// The filesystem seam: every probe reads the scanned machine through a Root, never through raw paths.
+// In production the Root is "/" (the live host) or a mounted image / container root; tests hand in a fixture root
+// made with the real dpkg and rpm. Paths inside the root are resolved as the scanned system would see them:
+// absolute symlinks are taken relative to the root, and nothing resolves outside it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ksweep::agent {
+
+struct DirEntry {
+  std::string name;
+  bool is_dir = false;  // from d_type where the filesystem gives it, else unknown (false)
+};
+
+struct FileInfo {
+  bool is_dir = false;
+  bool is_regular = false;
+  bool executable = false;  // any x bit
+  uint64_t size = 0;
+  mode_t mode = 0;
+};
+
+class Root {
+ public:
+  // `path` is the scanned root; "/" means the live host (processes and kernel modules are readable).
+  explicit Root(std::string path);
+
+  const std::string& path() const { return path_; }
+  bool live() const { return live_; }
+
+  // A host path (on the real filesystem) for `inside` (an absolute path as the scanned system sees it), with every
+  // symlink resolved inside the root. Fails on loops, dangling links and non-absolute input.
+  Result<std::string> Resolve(std::string_view inside) const;
+
+  // Reads at most `max_bytes`; a larger file is an error naming the path and the limit.
+  Result<std::string> ReadFile(std::string_view inside, size_t max_bytes) const;
+  Result<FileInfo> Stat(std::string_view inside) const;
+  Result<std::vector<DirEntry>> ListDir(std::string_view inside) const;
+  bool Exists(std::string_view inside) const { return Stat(inside).ok(); }
+
+  // Checks the root itself is a readable folder.
+  Status Check() const;
+
+ private:
+  std::string path_;  // without trailing slash, "" for "/"
+  bool live_ = false;
+};
+
+// Where the live kernel's views are: always the real /proc, only meaningful when Root::live().
+constexpr std::string_view kProcDir = "/proc";
+
+}  // namespace ksweep::agent

@@ -1,0 +1,173 @@
+#include "common/rules.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "common/glob.h"
+
+namespace ksweep {
+namespace {
+
+constexpr size_t kMaxRulesBytes = 16 * 1024 * 1024;
+
+bool IsSlug(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return id.front() != '-' && id.front() != '.';
+}
+
+std::string Where(std::string_view origin, const std::string& field) {
+  return std::string(origin) + ": " + field + ": ";
+}
+
+Status CheckAbsolutePathPattern(const std::string& pattern) {
+  if (pattern.empty() || pattern.front() != '/') return Status::InvalidArgument("must be an absolute path");
+  const auto last_slash = pattern.rfind('/');
+  if (HasGlobMeta(std::string_view(pattern).substr(0, last_slash))) {
+    return Status::InvalidArgument("wildcards are allowed in the last path component only");
+  }
+  if (pattern.find("/../") != std::string::npos || pattern.ends_with("/..")) {
+    return Status::InvalidArgument("must not contain '..'");
+  }
+  return Status::Ok();
+}
+
+Status ValidateSignal(const v1::Signal& s) {
+  using v1::SignalKind;
+  if (s.kind() == v1::SIGNAL_KIND_UNSPECIFIED) return Status::InvalidArgument("kind: missing");
+  if (s.strength() == v1::STRENGTH_UNSPECIFIED) return Status::InvalidArgument("strength: missing (STRONG or WEAK)");
+  if (s.confidence() == v1::CONFIDENCE_UNSPECIFIED) {
+    return Status::InvalidArgument("confidence: missing (OFFICIAL, CODE, MULTI or INFERRED)");
+  }
+  if (Status st = ValidateGlob(s.pattern()); !st.ok()) return Status::InvalidArgument("pattern: " + st.message());
+  switch (s.kind()) {
+    case v1::SIGNAL_KIND_PATH:
+    case v1::SIGNAL_KIND_BINARY:
+      if (Status st = CheckAbsolutePathPattern(s.pattern()); !st.ok()) {
+        return Status::InvalidArgument("pattern: " + st.message());
+      }
+      break;
+    case v1::SIGNAL_KIND_PROCESS:
+      if (s.pattern().front() == '/') {
+        if (Status st = CheckAbsolutePathPattern(s.pattern()); !st.ok()) {
+          return Status::InvalidArgument("pattern: " + st.message());
+        }
+      }
+      [[fallthrough]];
+    case v1::SIGNAL_KIND_KERNEL_MODULE:
+      if (s.implies() != v1::IMPLIES_UNSPECIFIED) {
+        return Status::InvalidArgument("implies: not allowed for processes and kernel modules (they mean RUNNING)");
+      }
+      break;
+    case v1::SIGNAL_KIND_PACKAGE:
+    case v1::SIGNAL_KIND_PACKAGE_VENDOR:
+      if (s.implies() != v1::IMPLIES_UNSPECIFIED) {
+        return Status::InvalidArgument("implies: not allowed for packages (the package status decides)");
+      }
+      break;
+    case v1::SIGNAL_KIND_SERVICE:
+      if (s.pattern().find('/') != std::string::npos) {
+        return Status::InvalidArgument("pattern: a service is a unit or script name, not a path");
+      }
+      break;
+    default:
+      return Status::InvalidArgument("kind: unknown value " + std::to_string(s.kind()));
+  }
+  return Status::Ok();
+}
+
+Status ValidateVersionSource(const v1::VersionSource& v) {
+  if (Status st = CheckAbsolutePathPattern(v.file()); !st.ok()) return Status::InvalidArgument("file: " + st.message());
+  if (HasGlobMeta(v.file())) return Status::InvalidArgument("file: must be a plain path, not a pattern");
+  if (v.regex().empty()) return Status::InvalidArgument("regex: missing");
+  try {
+    std::regex re(v.regex(), std::regex::ECMAScript);
+    if (re.mark_count() < 1) return Status::InvalidArgument("regex: needs a capture group for the version");
+  } catch (const std::regex_error& e) {
+    return Status::InvalidArgument(std::string("regex: does not compile: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateRules(const v1::RuleSet& rules, std::string_view origin) {
+  if (rules.products().empty()) return Status::InvalidArgument(std::string(origin) + ": products: no products");
+  std::set<std::string> ids;
+  for (int i = 0; i < rules.products_size(); ++i) {
+    const v1::Product& p = rules.products(i);
+    std::string field = "products[" + std::to_string(i) + "]";
+    if (p.id().empty()) return Status::InvalidArgument(Where(origin, field + ".id") + "missing");
+    if (!IsSlug(p.id())) {
+      return Status::InvalidArgument(Where(origin, field + ".id") + "'" + p.id() +
+                                     "' is not a slug (lowercase letters, digits, '-', '_', '.'; at most 64)");
+    }
+    if (!ids.insert(p.id()).second) {
+      return Status::InvalidArgument(Where(origin, field + ".id") + "duplicate id '" + p.id() + "'");
+    }
+    field += " (" + p.id() + ")";
+    if (p.name().empty()) return Status::InvalidArgument(Where(origin, field + ".name") + "missing");
+    if (p.platform() == v1::PLATFORM_UNSPECIFIED) {
+      return Status::InvalidArgument(Where(origin, field + ".platform") + "missing");
+    }
+    if (p.signals().empty()) return Status::InvalidArgument(Where(origin, field + ".signals") + "no signals");
+    bool has_strong = false;
+    for (int j = 0; j < p.signals_size(); ++j) {
+      const v1::Signal& s = p.signals(j);
+      if (Status st = ValidateSignal(s); !st.ok()) {
+        return Status::InvalidArgument(Where(origin, field + ".signals[" + std::to_string(j) + "]." + "") +
+                                       st.message());
+      }
+      has_strong = has_strong || s.strength() == v1::STRENGTH_STRONG;
+    }
+    if (!has_strong) {
+      return Status::InvalidArgument(Where(origin, field + ".signals") +
+                                     "no STRONG signal: weak signals only corroborate, so this product could never "
+                                     "be found");
+    }
+    for (int j = 0; j < p.version_sources_size(); ++j) {
+      if (Status st = ValidateVersionSource(p.version_sources(j)); !st.ok()) {
+        return Status::InvalidArgument(Where(origin, field + ".version_sources[" + std::to_string(j) + "].") +
+                                       st.message());
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<v1::RuleSet> ParseRules(std::string_view json, std::string_view origin) {
+  v1::RuleSet rules;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &rules, options);
+  if (!status.ok()) {
+    return Status::InvalidArgument(std::string(origin) + ": " + std::string(status.message()));
+  }
+  if (Status st = ValidateRules(rules, origin); !st.ok()) return st;
+  return rules;
+}
+
+Result<v1::RuleSet> LoadRulesFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(path + ": cannot open rules file");
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return Status::IoError(path + ": read failed");
+  std::string text = buf.str();
+  if (text.size() > kMaxRulesBytes) {
+    return Status::InvalidArgument(path + ": rules file larger than " + std::to_string(kMaxRulesBytes) + " bytes");
+  }
+  return ParseRules(text, path);
+}
+
+Result<v1::RuleSet> BuiltinRules() { return ParseRules(BuiltinRulesJson(), "built-in rules"); }
+
+}  // namespace ksweep
