@@ -50,7 +50,7 @@ class DataStore {
       return Bad(Label(name, e.tag) + " is a single string with a count of " + Num(e.count));
     }
     const unsigned char* start = data_ + e.offset;
-    const void* nul = std::memchr(start, '\0', size_ - e.offset);
+    const void* nul = e.offset < size_ ? std::memchr(start, '\0', size_ - e.offset) : nullptr;
     if (nul == nullptr) {
       return Bad(Label(name, e.tag) + " at offset " + Num(e.offset) + " has no NUL before the end of the " +
                  Num(size_) + "-byte data store");
