@@ -32,6 +32,7 @@ struct Observation {
   bool active = false;      // a service unit that is running (live root)
   bool is_dir = false;      // paths
   bool executable = false;  // paths
+  std::string sha256;       // binaries named by a BINARY signal, lowercase hex
   std::string exe;          // processes: /proc/PID/exe target
   int pid = 0;
 };

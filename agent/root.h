@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,9 @@ class Root {
 
   // Reads at most `max_bytes`; a larger file is an error naming the path and the limit.
   Result<std::string> ReadFile(std::string_view inside, size_t max_bytes) const;
+  // Streams a file in chunks (for inputs that may be huge, like a dpkg status file); at most `max_bytes` in all.
+  Status ReadChunks(std::string_view inside, size_t max_bytes,
+                    const std::function<void(std::string_view)>& on_chunk) const;
   Result<FileInfo> Stat(std::string_view inside) const;
   Result<std::vector<DirEntry>> ListDir(std::string_view inside) const;
   bool Exists(std::string_view inside) const { return Stat(inside).ok(); }

@@ -1,0 +1,256 @@
+#include "agent/detect.h"
+
+#include <algorithm>
+#include <set>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/glob.h"
+
+namespace ksweep::agent {
+namespace {
+
+v1::ProductState PackageImplies(PackageState state) {
+  switch (state) {
+    case PackageState::kInstalled:
+    case PackageState::kBroken: return v1::PRODUCT_STATE_INSTALLED;
+    case PackageState::kConfigFiles: return v1::PRODUCT_STATE_REMNANT;
+    case PackageState::kNotInstalled: return v1::PRODUCT_STATE_UNSPECIFIED;
+  }
+  return v1::PRODUCT_STATE_UNSPECIFIED;
+}
+
+v1::ProductState FromImplies(v1::Implies implies) {
+  return implies == v1::IMPLIES_REMNANT ? v1::PRODUCT_STATE_REMNANT : v1::PRODUCT_STATE_INSTALLED;
+}
+
+std::string_view StripServiceSuffix(std::string_view name) {
+  constexpr std::string_view kSuffix = ".service";
+  if (name.size() > kSuffix.size() && name.ends_with(kSuffix)) name.remove_suffix(kSuffix.size());
+  return name;
+}
+
+// Observations grouped by kind, with an exact-name index so the common case (a literal package name against a
+// thousand packages) is a hash lookup, not a thousand glob matches.
+class ObservationIndex {
+ public:
+  explicit ObservationIndex(const Observations& obs) : obs_(obs) {
+    for (size_t i = 0; i < obs.size(); ++i) {
+      by_kind_[static_cast<int>(obs[i].kind)].push_back(i);
+      by_name_[Key(obs[i].kind, obs[i].name)].push_back(i);
+    }
+  }
+
+  // Indices of observations of `kind` whose `field` matches `pattern`.
+  template <typename Field>
+  std::vector<size_t> Match(ObservationKind kind, const std::string& pattern, Field field, bool icase,
+                            bool name_field) const {
+    if (name_field && !icase && !HasGlobMeta(pattern)) {
+      auto it = by_name_.find(Key(kind, pattern));
+      return it == by_name_.end() ? std::vector<size_t>{} : it->second;
+    }
+    std::vector<size_t> out;
+    auto it = by_kind_.find(static_cast<int>(kind));
+    if (it == by_kind_.end()) return out;
+    for (size_t i : it->second) {
+      if (GlobMatch(pattern, field(obs_[i]), icase)) out.push_back(i);
+    }
+    return out;
+  }
+
+ private:
+  static std::string Key(ObservationKind kind, std::string_view name) {
+    return std::to_string(static_cast<int>(kind)) + "\x1f" + std::string(name);
+  }
+  const Observations& obs_;
+  std::unordered_map<int, std::vector<size_t>> by_kind_;
+  std::unordered_map<std::string, std::vector<size_t>> by_name_;
+};
+
+struct Hit {
+  size_t observation;
+  const v1::Signal* signal;
+  v1::ProductState implies;
+};
+
+std::vector<Hit> MatchSignal(const v1::Signal& s, const ObservationIndex& index, const Observations& obs, bool live) {
+  std::vector<Hit> hits;
+  auto add = [&](const std::vector<size_t>& found, auto implies_of) {
+    for (size_t i : found) {
+      const v1::ProductState st = implies_of(obs[i]);
+      if (st != v1::PRODUCT_STATE_UNSPECIFIED) hits.push_back({i, &s, st});
+    }
+  };
+  const auto name_of = [](const Observation& o) -> const std::string& { return o.name; };
+  switch (s.kind()) {
+    case v1::SIGNAL_KIND_PACKAGE:
+      add(index.Match(ObservationKind::kPackage, s.pattern(), name_of, false, true),
+          [](const Observation& o) { return PackageImplies(o.package_state); });
+      break;
+    case v1::SIGNAL_KIND_PACKAGE_VENDOR:
+      add(index.Match(
+              ObservationKind::kPackage, s.pattern(),
+              [](const Observation& o) -> const std::string& { return o.vendor; }, true, false),
+          [](const Observation& o) { return PackageImplies(o.package_state); });
+      break;
+    case v1::SIGNAL_KIND_PATH:
+      add(index.Match(ObservationKind::kPath, s.pattern(), name_of, false, true),
+          [&s](const Observation&) { return FromImplies(s.implies()); });
+      break;
+    case v1::SIGNAL_KIND_BINARY:
+      add(index.Match(ObservationKind::kPath, s.pattern(), name_of, false, true), [&s](const Observation& o) {
+        return o.is_dir ? v1::PRODUCT_STATE_UNSPECIFIED : FromImplies(s.implies());
+      });
+      break;
+    case v1::SIGNAL_KIND_SERVICE: {
+      // `kesl`, `kesl.service` and the SysV script `kesl` are one service.
+      const std::string_view want = StripServiceSuffix(s.pattern());
+      const std::string pattern(want);
+      add(index.Match(
+              ObservationKind::kService, pattern,
+              [](const Observation& o) { return std::string(StripServiceSuffix(o.name)); }, false, false),
+          [&s, live](const Observation& o) {
+            return (o.active && live) ? v1::PRODUCT_STATE_RUNNING : FromImplies(s.implies());
+          });
+      break;
+    }
+    case v1::SIGNAL_KIND_PROCESS: {
+      if (!live) break;
+      const bool by_exe = !s.pattern().empty() && s.pattern().front() == '/';
+      add(by_exe ? index.Match(
+                       ObservationKind::kProcess, s.pattern(),
+                       [](const Observation& o) -> const std::string& { return o.exe; }, false, false)
+                 : index.Match(ObservationKind::kProcess, s.pattern(), name_of, false, true),
+          [](const Observation&) { return v1::PRODUCT_STATE_RUNNING; });
+      break;
+    }
+    case v1::SIGNAL_KIND_KERNEL_MODULE:
+      if (!live) break;
+      add(index.Match(ObservationKind::kKernelModule, s.pattern(), name_of, false, true),
+          [](const Observation&) { return v1::PRODUCT_STATE_RUNNING; });
+      break;
+    default:
+      break;
+  }
+  return hits;
+}
+
+bool IsRuntime(const Observation& o) {
+  return o.kind == ObservationKind::kProcess || o.kind == ObservationKind::kKernelModule ||
+         (o.kind == ObservationKind::kService && o.active);
+}
+
+int StateRank(v1::ProductState s) { return static_cast<int>(s); }
+
+// Builds the finding of one product from its hits, or nothing when no STRONG signal matched.
+bool BuildFinding(const v1::Product& product, const std::vector<Hit>& hits, const Observations& obs,
+                  v1::Finding* finding) {
+  bool strong = false;
+  for (const auto& h : hits) strong = strong || h.signal->strength() == v1::STRENGTH_STRONG;
+  if (!strong) return false;
+
+  // The package database is authoritative on whether a product is installed: when it knows the product, file
+  // evidence cannot lift the state above the package's (a conffile left by `dpkg -r` is a remnant, not an install).
+  v1::ProductState package_cap = v1::PRODUCT_STATE_UNSPECIFIED;
+  for (const auto& h : hits) {
+    if (obs[h.observation].kind == ObservationKind::kPackage && h.signal->strength() == v1::STRENGTH_STRONG) {
+      package_cap = std::max(package_cap, h.implies, [](auto a, auto b) { return StateRank(a) < StateRank(b); });
+    }
+  }
+
+  v1::ProductState state = v1::PRODUCT_STATE_UNSPECIFIED;
+  std::set<std::string> seen;
+  std::string version;
+  v1::ProductState version_state = v1::PRODUCT_STATE_UNSPECIFIED;
+  for (const auto& h : hits) {
+    const Observation& o = obs[h.observation];
+    v1::ProductState implies = h.implies;
+    if (package_cap != v1::PRODUCT_STATE_UNSPECIFIED && o.kind != ObservationKind::kPackage && !IsRuntime(o) &&
+        StateRank(implies) > StateRank(package_cap)) {
+      implies = package_cap;
+    }
+    if (h.signal->strength() == v1::STRENGTH_STRONG && StateRank(implies) > StateRank(state)) state = implies;
+    if (o.kind == ObservationKind::kPackage && !o.version.empty() &&
+        StateRank(h.implies) > StateRank(version_state)) {
+      version = o.version;
+      version_state = h.implies;
+    }
+    if (o.kind == ObservationKind::kPackage && o.package_state == PackageState::kBroken) finding->set_broken(true);
+
+    const std::string key = std::to_string(static_cast<int>(o.kind)) + "|" + o.path + "|" + o.name + "|" +
+                            std::to_string(o.pid);
+    if (!seen.insert(key).second) continue;
+    v1::Evidence* e = finding->add_evidence();
+    e->set_kind(o.evidence_kind);
+    e->set_detail(o.detail);
+    e->set_path(o.path);
+    e->set_strength(h.signal->strength());
+    e->set_confidence(h.signal->confidence());
+    e->set_implies(implies);
+    if (!o.sha256.empty()) e->set_sha256(o.sha256);
+    if (o.pid != 0) e->set_pid(o.pid);
+  }
+  finding->set_product_id(product.id());
+  finding->set_product_name(product.name());
+  finding->set_vendor(product.vendor());
+  finding->set_state(state);
+  finding->set_version(version);
+  // Strongest evidence first, so a person reads the proof before the corroboration.
+  std::stable_sort(finding->mutable_evidence()->begin(), finding->mutable_evidence()->end(),
+                   [](const v1::Evidence& a, const v1::Evidence& b) {
+                     if (a.strength() != b.strength()) return a.strength() == v1::STRENGTH_STRONG;
+                     return StateRank(a.implies()) > StateRank(b.implies());
+                   });
+  return true;
+}
+
+}  // namespace
+
+std::vector<v1::Finding> Detect(const v1::RuleSet& rules, const Observations& observations, bool live) {
+  const ObservationIndex index(observations);
+  std::vector<v1::Finding> findings;
+  std::vector<bool> claimed(observations.size(), false);
+  // Specific products first; catch-alls then see only what no specific product claimed; fallbacks speak only when
+  // nothing else was found.
+  for (const v1::ProductRole role :
+       {v1::PRODUCT_ROLE_SPECIFIC, v1::PRODUCT_ROLE_CATCH_ALL, v1::PRODUCT_ROLE_FALLBACK}) {
+    if (role == v1::PRODUCT_ROLE_FALLBACK && !findings.empty()) break;
+    for (const auto& product : rules.products()) {
+      if (product.platform() != v1::PLATFORM_LINUX || product.role() != role) continue;
+      std::vector<Hit> hits;
+      for (const auto& s : product.signals()) {
+        for (auto& h : MatchSignal(s, index, observations, live)) {
+          if (role != v1::PRODUCT_ROLE_SPECIFIC && claimed[h.observation]) continue;
+          hits.push_back(h);
+        }
+      }
+      v1::Finding finding;
+      if (!BuildFinding(product, hits, observations, &finding)) continue;
+      for (const auto& h : hits) claimed[h.observation] = true;
+      findings.push_back(std::move(finding));
+    }
+  }
+  std::stable_sort(findings.begin(), findings.end(), [](const v1::Finding& a, const v1::Finding& b) {
+    return StateRank(a.state()) > StateRank(b.state());
+  });
+  return findings;
+}
+
+v1::Verdict VerdictFromState(v1::ProductState state) {
+  switch (state) {
+    case v1::PRODUCT_STATE_RUNNING: return v1::VERDICT_RUNNING;
+    case v1::PRODUCT_STATE_INSTALLED: return v1::VERDICT_INSTALLED;
+    case v1::PRODUCT_STATE_REMNANT: return v1::VERDICT_REMNANT;
+    default: return v1::VERDICT_CLEAN;
+  }
+}
+
+v1::Verdict VerdictOf(const std::vector<v1::Finding>& findings) {
+  v1::ProductState strongest = v1::PRODUCT_STATE_UNSPECIFIED;
+  for (const auto& f : findings) {
+    if (StateRank(f.state()) > StateRank(strongest)) strongest = f.state();
+  }
+  return VerdictFromState(strongest);
+}
+
+}  // namespace ksweep::agent
