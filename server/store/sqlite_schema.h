@@ -1,0 +1,14 @@
+// Versioned schema of the SQLite store: PRAGMA user_version is the number of migrations applied.
+#pragma once
+
+#include "common/status.h"
+#include "server/store/sqlite_util.h"
+
+namespace ksweep::server::sqlite {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Applies the missing migrations, each in its own transaction. Refuses a database newer than this collector.
+Status Migrate(Db& db);
+
+}  // namespace ksweep::server::sqlite
