@@ -122,7 +122,7 @@ Status ValidateRules(const v1::RuleSet& rules, std::string_view origin) {
     for (int j = 0; j < p.signals_size(); ++j) {
       const v1::Signal& s = p.signals(j);
       if (Status st = ValidateSignal(s); !st.ok()) {
-        return Status::InvalidArgument(Where(origin, field + ".signals[" + std::to_string(j) + "]." + "") +
+        return Status::InvalidArgument(std::string(origin) + ": " + field + ".signals[" + std::to_string(j) + "]." +
                                        st.message());
       }
       has_strong = has_strong || s.strength() == v1::STRENGTH_STRONG;
@@ -134,8 +134,8 @@ Status ValidateRules(const v1::RuleSet& rules, std::string_view origin) {
     }
     for (int j = 0; j < p.version_sources_size(); ++j) {
       if (Status st = ValidateVersionSource(p.version_sources(j)); !st.ok()) {
-        return Status::InvalidArgument(Where(origin, field + ".version_sources[" + std::to_string(j) + "].") +
-                                       st.message());
+        return Status::InvalidArgument(std::string(origin) + ": " + field + ".version_sources[" +
+                                       std::to_string(j) + "]." + st.message());
       }
     }
   }

@@ -1,6 +1,7 @@
 // Services: systemd unit files in the unit search path and SysV scripts in /etc/init.d. On the live root a unit is
 // active when systemd keeps its invocation record in /run/systemd/units (no D-Bus needed).
 #include "agent/probe_registry.h"
+#include "common/glob.h"
 
 namespace ksweep::agent {
 namespace {
@@ -19,12 +20,41 @@ bool IsUnitFile(std::string_view name) {
   return false;
 }
 
+std::string_view WithoutServiceSuffix(std::string_view name) {
+  constexpr std::string_view kSuffix = ".service";
+  if (name.size() > kSuffix.size() && name.ends_with(kSuffix)) name.remove_suffix(kSuffix.size());
+  return name;
+}
+
+// A unit folder holds hundreds of units; only those some rule names are worth a stat.
+class ServiceFilter {
+ public:
+  explicit ServiceFilter(const v1::RuleSet& rules) {
+    for (const auto& p : rules.products()) {
+      for (const auto& s : p.signals()) {
+        if (s.kind() == v1::SIGNAL_KIND_SERVICE) patterns_.emplace_back(WithoutServiceSuffix(s.pattern()));
+      }
+    }
+  }
+  bool Wanted(std::string_view file_name) const {
+    const std::string base(WithoutServiceSuffix(file_name));
+    for (const auto& p : patterns_) {
+      if (GlobMatch(p, base)) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::vector<std::string> patterns_;
+};
+
 class ServiceProbe final : public Probe {
  public:
   std::string_view name() const override { return "services"; }
 
   ProbeResult Run(const ProbeContext& ctx) override {
     ProbeResult result;
+    const ServiceFilter filter(ctx.rules);
     bool any_dir = false;
     for (std::string_view dir : kUnitDirs) {
       auto entries = ctx.root.ListDir(dir);
@@ -38,6 +68,7 @@ class ServiceProbe final : public Probe {
       for (const auto& e : *entries) {
         if (!IsUnitFile(e.name)) continue;
         ++result.items;
+        if (!filter.Wanted(e.name)) continue;
         const std::string path = std::string(dir) + "/" + e.name;
         // A masked unit (a link to /dev/null) and dangling links are not installations.
         auto info = ctx.root.Stat(path);
@@ -56,6 +87,7 @@ class ServiceProbe final : public Probe {
       any_dir = true;
       for (const auto& e : *entries) {
         ++result.items;
+        if (!filter.Wanted(e.name)) continue;
         const std::string path = std::string(kInitDir) + "/" + e.name;
         auto info = ctx.root.Stat(path);
         if (!info.ok() || !info->is_regular) continue;

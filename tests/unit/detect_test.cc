@@ -1,0 +1,205 @@
+#include "agent/detect.h"
+
+#include <gtest/gtest.h>
+
+#include "common/rules.h"
+
+namespace ksweep::agent {
+namespace {
+
+class DetectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto r = BuiltinRules();
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    rules_ = *r;
+  }
+
+  static Observation Package(const std::string& name, const std::string& version, PackageState state,
+                             const std::string& vendor = "") {
+    Observation o;
+    o.kind = ObservationKind::kPackage;
+    o.evidence_kind = v1::EVIDENCE_KIND_DPKG_PACKAGE;
+    o.name = name;
+    o.version = version;
+    o.vendor = vendor;
+    o.package_state = state;
+    o.path = "/var/lib/dpkg/status";
+    o.detail = "dpkg package " + name;
+    return o;
+  }
+  static Observation Path(const std::string& path, bool is_dir) {
+    Observation o;
+    o.kind = ObservationKind::kPath;
+    o.evidence_kind = v1::EVIDENCE_KIND_PATH;
+    o.name = o.path = path;
+    o.is_dir = is_dir;
+    return o;
+  }
+  static Observation Process(const std::string& comm, int pid, const std::string& exe = "") {
+    Observation o;
+    o.kind = ObservationKind::kProcess;
+    o.evidence_kind = v1::EVIDENCE_KIND_PROCESS;
+    o.name = comm;
+    o.pid = pid;
+    o.exe = exe;
+    o.path = "/proc/" + std::to_string(pid);
+    return o;
+  }
+  static Observation Module(const std::string& name) {
+    Observation o;
+    o.kind = ObservationKind::kKernelModule;
+    o.evidence_kind = v1::EVIDENCE_KIND_KERNEL_MODULE;
+    o.name = name;
+    o.path = "/proc/modules";
+    return o;
+  }
+  static Observation Service(const std::string& name, bool active) {
+    Observation o;
+    o.kind = ObservationKind::kService;
+    o.evidence_kind = v1::EVIDENCE_KIND_SERVICE;
+    o.name = name;
+    o.active = active;
+    o.path = "/lib/systemd/system/" + name;
+    return o;
+  }
+
+  const v1::Finding* Find(const std::vector<v1::Finding>& findings, const std::string& id) {
+    for (const auto& f : findings) {
+      if (f.product_id() == id) return &f;
+    }
+    return nullptr;
+  }
+
+  v1::RuleSet rules_;
+};
+
+TEST_F(DetectTest, NothingOnACleanHost) {
+  const Observations obs = {Package("bash", "5.2", PackageState::kInstalled, "Debian <x@debian.org>"),
+                            Path("/usr/bin", true), Process("sshd", 10), Module("ext4")};
+  const auto findings = Detect(rules_, obs, /*live=*/true);
+  EXPECT_TRUE(findings.empty());
+  EXPECT_EQ(VerdictOf(findings), v1::VERDICT_CLEAN);
+}
+
+TEST_F(DetectTest, InstalledPackageGivesVersionAndEvidence) {
+  const Observations obs = {Package("kesl", "12.1.0.1234", PackageState::kInstalled),
+                            Path("/opt/kaspersky/kesl", true), Path("/opt/kaspersky", true)};
+  const auto findings = Detect(rules_, obs, false);
+  ASSERT_EQ(findings.size(), 1u);  // the fallback "traces" product stays quiet when a product is found
+  EXPECT_EQ(findings[0].product_id(), "kesl");
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_INSTALLED);
+  EXPECT_EQ(findings[0].version(), "12.1.0.1234");
+  EXPECT_FALSE(findings[0].broken());
+  ASSERT_EQ(findings[0].evidence_size(), 2);
+  EXPECT_EQ(findings[0].evidence(0).kind(), v1::EVIDENCE_KIND_DPKG_PACKAGE);
+  EXPECT_EQ(VerdictOf(findings), v1::VERDICT_INSTALLED);
+}
+
+TEST_F(DetectTest, ConfigFilesPackageCapsFileEvidenceAtRemnant) {
+  // After `dpkg -r`, conffiles stay; they must not turn a removed product back into an installed one.
+  const Observations obs = {Package("kesl", "12.1.0.1234", PackageState::kConfigFiles),
+                            Path("/opt/kaspersky/kesl", true)};
+  const auto findings = Detect(rules_, obs, false);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_REMNANT);
+  EXPECT_EQ(VerdictOf(findings), v1::VERDICT_REMNANT);
+}
+
+TEST_F(DetectTest, BrokenPackageIsInstalledAndSaysSo) {
+  const auto findings = Detect(rules_, {Package("kess", "3.3", PackageState::kBroken)}, false);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_INSTALLED);
+  EXPECT_TRUE(findings[0].broken());
+}
+
+TEST_F(DetectTest, WeakSignalsAloneNeverFlag) {
+  const auto findings = Detect(rules_, {Module("redirfs"), Module("avflt"), Process("wdserver", 5)}, true);
+  EXPECT_TRUE(findings.empty());
+}
+
+TEST_F(DetectTest, WeakSignalsCorroborateButDoNotRaiseTheState) {
+  const auto findings =
+      Detect(rules_, {Package("kav4fs", "8.0.4", PackageState::kConfigFiles), Module("redirfs")}, true);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_REMNANT);
+  ASSERT_EQ(findings[0].evidence_size(), 2);
+  EXPECT_EQ(findings[0].evidence(1).strength(), v1::STRENGTH_WEAK);
+}
+
+TEST_F(DetectTest, RuntimeEvidenceOnlyOnTheLiveRoot) {
+  const Observations obs = {Package("kesl", "12", PackageState::kInstalled), Process("kesl", 4242),
+                            Service("kesl.service", true)};
+  auto live = Detect(rules_, obs, true);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].state(), v1::PRODUCT_STATE_RUNNING);
+  bool has_pid = false;
+  for (const auto& e : live[0].evidence()) has_pid = has_pid || e.pid() == 4242;
+  EXPECT_TRUE(has_pid);
+  EXPECT_EQ(VerdictOf(live), v1::VERDICT_RUNNING);
+
+  auto image = Detect(rules_, obs, false);
+  ASSERT_EQ(image.size(), 1u);
+  EXPECT_EQ(image[0].state(), v1::PRODUCT_STATE_INSTALLED);
+}
+
+TEST_F(DetectTest, ProcessAloneIsRunningEvenWithoutPackage) {
+  const auto findings = Detect(rules_, {Process("klnagent", 77, "/opt/kaspersky/klnagent64/sbin/klnagent")}, true);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "klnagent");
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_RUNNING);
+}
+
+TEST_F(DetectTest, SysVScriptAndUnitNamesAreOneService) {
+  auto findings = Detect(rules_, {Service("kesl", false)}, false);  // /etc/init.d/kesl
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kesl");
+  findings = Detect(rules_, {Service("klnagent64.service", false)}, false);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "klnagent");
+}
+
+TEST_F(DetectTest, CatchAllSeesOnlyUnclaimedPackages) {
+  const std::string kl = "Kaspersky Lab <support@kaspersky.com>";
+  auto findings = Detect(rules_, {Package("kesl", "12", PackageState::kInstalled, kl)}, false);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kesl");
+
+  findings = Detect(rules_, {Package("kfuture-product", "1", PackageState::kInstalled, kl)}, false);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kaspersky-package");
+  EXPECT_EQ(findings[0].evidence(0).confidence(), v1::CONFIDENCE_INFERRED);
+}
+
+TEST_F(DetectTest, FallbackOnlyWhenNothingElse) {
+  auto findings = Detect(rules_, {Path("/opt/kaspersky", true), Path("/var/log/kaspersky", true)}, false);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kaspersky-traces");
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_REMNANT);
+}
+
+TEST_F(DetectTest, BinaryRuleIgnoresAFolderOfTheSameName) {
+  Observation dir = Path("/opt/kaspersky/ScanEngine/bin/kavhttpd", true);
+  auto findings = Detect(rules_, {dir}, false);
+  EXPECT_TRUE(findings.empty());
+  Observation file = Path("/opt/kaspersky/ScanEngine/bin/kavhttpd", false);
+  file.sha256 = std::string(64, 'a');
+  findings = Detect(rules_, {file}, false);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "scanengine");
+  EXPECT_EQ(findings[0].evidence(0).sha256(), std::string(64, 'a'));
+}
+
+TEST_F(DetectTest, FindingsSortedStrongestFirst) {
+  const auto findings = Detect(rules_,
+                               {Package("klnagent64", "15", PackageState::kConfigFiles),
+                                Package("kesl", "12", PackageState::kInstalled), Process("kavhttpd", 9)},
+                               true);
+  ASSERT_EQ(findings.size(), 3u);
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_RUNNING);
+  EXPECT_EQ(findings[1].state(), v1::PRODUCT_STATE_INSTALLED);
+  EXPECT_EQ(findings[2].state(), v1::PRODUCT_STATE_REMNANT);
+}
+
+}  // namespace
+}  // namespace ksweep::agent

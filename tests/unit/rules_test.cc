@@ -1,0 +1,132 @@
+#include "common/rules.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+namespace ksweep {
+namespace {
+
+TEST(BuiltinRules, LoadAndValidate) {
+  auto rules = BuiltinRules();
+  ASSERT_TRUE(rules.ok()) << rules.status().message();
+  EXPECT_FALSE(rules->version().empty());
+}
+
+// Every Linux product of the field guide (shared/kaspersky-detection.md, section 1.1) has a rule.
+TEST(BuiltinRules, CoverEveryLinuxProductOfTheGuide) {
+  auto rules = BuiltinRules();
+  ASSERT_TRUE(rules.ok());
+  std::set<std::string> ids;
+  std::set<std::string> packages;
+  for (const auto& p : rules->products()) {
+    ids.insert(p.id());
+    for (const auto& s : p.signals()) {
+      if (s.kind() == v1::SIGNAL_KIND_PACKAGE) packages.insert(s.pattern());
+    }
+  }
+  for (const char* id : {"kesl", "klnagent", "ksc", "ksc-web-console", "kess", "kics", "kwts", "ksmg", "kav4fs",
+                         "kav4ws", "klms", "scanengine", "ksvla", "cybertrace"}) {
+    EXPECT_TRUE(ids.count(id)) << "no rule for product " << id;
+  }
+  for (const char* pkg : {"kesl", "kesl-gui", "klnagent64", "klnagent", "ksc64", "ksc-web-console", "kess",
+                          "kess-gui", "kics", "kics-gui", "kwts", "ksmg", "kav4fs", "kav4ws", "klms"}) {
+    EXPECT_TRUE(packages.count(pkg)) << "no package signal for " << pkg;
+  }
+}
+
+// What the guide marks Inferred says so in the rules, and weak/shared identifiers are never STRONG.
+TEST(BuiltinRules, ConfidenceAndStrengthFollowTheGuide) {
+  auto rules = BuiltinRules();
+  ASSERT_TRUE(rules.ok());
+  const std::set<std::string> inferred = {"kav4ws",   "klms",           "kics-gui",          "wdserver",
+                                          "klnagent.service", "kav4fs-supervisor", "/etc/opt/kaspersky",
+                                          "*kaspersky*"};
+  const std::set<std::string> weak = {"redirfs*", "avflt*", "wdserver"};
+  std::set<std::string> seen;
+  for (const auto& p : rules->products()) {
+    for (const auto& s : p.signals()) {
+      if (inferred.count(s.pattern())) {
+        EXPECT_EQ(s.confidence(), v1::CONFIDENCE_INFERRED) << p.id() << " " << s.pattern();
+        seen.insert(s.pattern());
+      }
+      if (weak.count(s.pattern())) {
+        EXPECT_EQ(s.strength(), v1::STRENGTH_WEAK) << p.id() << " " << s.pattern();
+      }
+      if (s.confidence() == v1::CONFIDENCE_INFERRED) {
+        EXPECT_TRUE(inferred.count(s.pattern())) << "inferred but not in the guide's list: " << s.pattern();
+      }
+      EXPECT_FALSE(s.source().empty()) << p.id() << " " << s.pattern() << " has no source";
+    }
+  }
+  EXPECT_EQ(seen, inferred);
+}
+
+std::string Product(const std::string& body) {
+  return R"({"version":"t","products":[)" + body + "]}";
+}
+
+constexpr const char* kGoodSignal =
+    R"({"kind":"SIGNAL_KIND_PACKAGE","pattern":"kesl","strength":"STRENGTH_STRONG","confidence":"CONFIDENCE_OFFICIAL"})";
+
+std::string GoodProduct(const std::string& id = "kesl", const std::string& extra_signal = "") {
+  return R"({"id":")" + id + R"(","name":"KESL","platform":"PLATFORM_LINUX","signals":[)" + kGoodSignal +
+         (extra_signal.empty() ? "" : "," + extra_signal) + "]}";
+}
+
+void ExpectRefused(const std::string& json, const std::vector<std::string>& fragments) {
+  auto r = ParseRules(json, "/etc/ksweep/rules.json");
+  ASSERT_FALSE(r.ok()) << json;
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  const std::string& m = r.status().message();
+  EXPECT_EQ(m.rfind("/etc/ksweep/rules.json: ", 0), 0u) << m;
+  for (const auto& f : fragments) EXPECT_NE(m.find(f), std::string::npos) << "'" << f << "' not in: " << m;
+}
+
+TEST(ParseRules, AcceptsAMinimalFile) {
+  auto r = ParseRules(Product(GoodProduct()), "x");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->products(0).signals(0).pattern(), "kesl");
+}
+
+TEST(ParseRules, RefusesEachKindOfError) {
+  ExpectRefused("{not json", {});
+  ExpectRefused(R"({"products":[{"id":"a","nmae":"x"}]})", {"nmae"});
+  ExpectRefused(Product(R"({"name":"x","platform":"PLATFORM_LINUX","signals":[)" + std::string(kGoodSignal) + "]}"),
+                {"products[0].id", "missing"});
+  ExpectRefused(Product(GoodProduct("kesl") + "," + GoodProduct("kesl")), {"products[1].id", "duplicate id 'kesl'"});
+  ExpectRefused(Product(GoodProduct("Bad Id")), {"products[0].id", "not a slug"});
+  ExpectRefused(Product(GoodProduct("kesl", R"({"kind":"SIGNAL_KIND_PACKAGE","pattern":"kesl[","strength":"STRENGTH_STRONG","confidence":"CONFIDENCE_CODE"})")),
+                {"products[0] (kesl).signals[1].", "pattern", "unclosed '['"});
+  ExpectRefused(Product(GoodProduct("kesl", R"({"kind":"SIGNAL_KIND_PATH","pattern":"opt/kaspersky","strength":"STRENGTH_STRONG","confidence":"CONFIDENCE_CODE"})")),
+                {"signals[1]", "absolute"});
+  ExpectRefused(Product(GoodProduct("kesl", R"({"kind":"SIGNAL_KIND_PATH","pattern":"/opt/*/kesl","strength":"STRENGTH_STRONG","confidence":"CONFIDENCE_CODE"})")),
+                {"signals[1]", "last path component"});
+  ExpectRefused(Product(GoodProduct("kesl", R"({"kind":"SIGNAL_KIND_PACKAGE","pattern":"x","confidence":"CONFIDENCE_CODE"})")),
+                {"signals[1]", "strength"});
+  ExpectRefused(Product(GoodProduct("kesl", R"({"kind":"SIGNAL_KIND_PACKAGE","pattern":"x","strength":"STRENGTH_WEAK"})")),
+                {"signals[1]", "confidence"});
+  ExpectRefused(Product(GoodProduct("kesl", R"({"kind":"SIGNAL_KIND_PROCESS","pattern":"x","strength":"STRENGTH_WEAK","confidence":"CONFIDENCE_CODE","implies":"IMPLIES_REMNANT"})")),
+                {"signals[1]", "implies"});
+  ExpectRefused(Product(R"({"id":"w","name":"W","platform":"PLATFORM_LINUX","signals":[{"kind":"SIGNAL_KIND_KERNEL_MODULE","pattern":"redirfs*","strength":"STRENGTH_WEAK","confidence":"CONFIDENCE_CODE"}]})"),
+                {"products[0] (w).signals", "no STRONG signal"});
+  ExpectRefused(Product(R"({"id":"w","name":"W","signals":[)" + std::string(kGoodSignal) + "]}"),
+                {"products[0] (w).platform", "missing"});
+  ExpectRefused(R"({"version":"t","products":[]})", {"no products"});
+  ExpectRefused(Product(R"({"id":"v","name":"V","platform":"PLATFORM_LINUX","signals":[)" + std::string(kGoodSignal) +
+                        R"(],"version_sources":[{"file":"/opt/x/VERSION","regex":"([0-9."}]})"),
+                {"version_sources[0].regex", "does not compile"});
+  ExpectRefused(Product(R"({"id":"v","name":"V","platform":"PLATFORM_LINUX","signals":[)" + std::string(kGoodSignal) +
+                        R"(],"version_sources":[{"file":"/opt/x/VERSION","regex":"[0-9.]+"}]})"),
+                {"version_sources[0].regex", "capture group"});
+}
+
+TEST(LoadRulesFile, NamesAMissingFile) {
+  auto r = LoadRulesFile("/nonexistent/ksweep/rules.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/nonexistent/ksweep/rules.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ksweep
