@@ -197,7 +197,8 @@ std::string ErrorOf(const std::string& blob) {
 TEST(RpmHeaderCrafted, MinimalHeaderParses) {
   auto entries = Minimal();
   entries.push_back({kRpmTagEpoch, kInt32, 12, 1});
-  auto h = ParseRpmHeader(Craft(entries, kData));
+  const std::string blob = Craft(entries, kData);  // the views point into it
+  auto h = ParseRpmHeader(blob);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   EXPECT_EQ(RpmEvr(*h), "7:12.1-1");
   EXPECT_EQ(h->arch, "");
@@ -283,7 +284,8 @@ TEST(RpmHeaderCrafted, I18nVendorAndLaterDuplicateWins) {
   auto entries = Minimal();
   entries.push_back({kRpmTagVendor, kI18n, 12, 2});
   entries.push_back({kRpmTagRelease, kString, 32, 1});  // a second RELEASE after the first: rpm's dribble entry
-  auto h = ParseRpmHeader(Craft(entries, data));
+  const std::string blob = Craft(entries, data);
+  auto h = ParseRpmHeader(blob);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   EXPECT_EQ(h->vendor, "Kaspersky");
   EXPECT_EQ(h->release, "2");
