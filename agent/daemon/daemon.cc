@@ -131,7 +131,7 @@ class Daemon {
                "watching={}",
                options_.server, options_.root, store_->dir(), store_->last_sequence(), options_.scan_interval.count(),
                options_.debounce.count(), watcher_ ? "yes" : "no");
-    if (watcher_) watcher_->Start([this] { OnFilesChanged(); });
+    if (watcher_) watcher_->Start([this](const std::string& path) { OnFilesChanged(path); });
     RequestScan("start");
     Connect();
   }
@@ -222,8 +222,9 @@ class Daemon {
   }
 
   // Events come in bursts (a package manager touches many files): the first arms the timer, the rest ride along.
-  void OnFilesChanged() {
+  void OnFilesChanged(const std::string& path) {
     if (stopping_ || debounce_armed_) return;
+    log_->info("event=files_changed path={} rescan_in_ms={}", path, options_.debounce.count());
     debounce_armed_ = true;
     debounce_timer_.expires_after(options_.debounce);
     debounce_timer_.async_wait([this](const boost::system::error_code& ec) {

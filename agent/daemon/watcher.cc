@@ -144,17 +144,16 @@ void FileWatcher::Close() {
   watches_.clear();
 }
 
-bool FileWatcher::Relevant(const inotify_event& event, const std::string& name) const {
-  if ((event.mask & IN_Q_OVERFLOW) != 0) return true;  // events were lost: assume the worst
+std::optional<std::string> FileWatcher::Relevant(const inotify_event& event, const std::string& name) const {
+  if ((event.mask & IN_Q_OVERFLOW) != 0) return "(inotify queue overflow)";  // events were lost: assume the worst
   const auto it = watches_.find(event.wd);
-  if (it == watches_.end()) return false;  // a watch removed by the last Arm
-  if (name.empty()) return true;           // the folder itself changed or went away
+  if (it == watches_.end()) return std::nullopt;  // a watch removed by the last Arm
   const Watch& watch = it->second;
-  if (watch.any_name) return true;
-  for (const auto& glob : watch.name_globs) {
-    if (GlobMatch(glob, name)) return true;
-  }
-  return false;
+  if (name.empty()) return watch.host_path;  // the folder itself changed or went away
+  bool matches = watch.any_name;
+  for (const auto& glob : watch.name_globs) matches = matches || GlobMatch(glob, name);
+  if (!matches) return std::nullopt;
+  return watch.host_path + "/" + name;
 }
 
 void FileWatcher::ReadMore() {
@@ -164,7 +163,7 @@ void FileWatcher::ReadMore() {
       log_->error("event=watcher_failed error=\"{}\" note=\"only interval scans from now on\"", ec.message());
       return;
     }
-    bool changed = false;
+    std::optional<std::string> changed;
     size_t offset = 0;
     while (offset + sizeof(inotify_event) <= size) {
       inotify_event event;
@@ -172,13 +171,13 @@ void FileWatcher::ReadMore() {
       const char* name_start = buffer_.data() + offset + sizeof event;
       const size_t name_room = std::min<size_t>(event.len, size - offset - sizeof event);
       const std::string name(name_start, ::strnlen(name_start, name_room));
-      if (Relevant(event, name)) {
-        log_->debug("event=file_event wd={} name={} mask={:#x}", event.wd, name, event.mask);
-        changed = true;
+      if (auto path = Relevant(event, name)) {
+        log_->debug("event=file_event path={} mask={:#x}", *path, event.mask);
+        if (!changed) changed = std::move(path);
       }
       offset += sizeof event + event.len;
     }
-    if (changed && on_change_) on_change_();
+    if (changed && on_change_) on_change_(*changed);
     ReadMore();
   });
 }

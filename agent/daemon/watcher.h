@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,8 @@ std::vector<WatchTarget> WatchTargetsFor(const v1::RuleSet& rules);
 
 class FileWatcher {
  public:
-  using ChangeHandler = std::function<void()>;
+  // Gets the first relevant path of a batch of events, for the log.
+  using ChangeHandler = std::function<void(const std::string& path)>;
 
   // Fails when the kernel refuses an inotify instance (fs.inotify.max_user_instances).
   static Result<std::unique_ptr<FileWatcher>> Create(boost::asio::io_context& io, LoggerPtr log);
@@ -67,7 +69,8 @@ class FileWatcher {
   FileWatcher(boost::asio::io_context& io, int fd, LoggerPtr log);
   void AddWatch(const std::string& host_path, uint32_t mask, const std::string& name_glob);
   void ReadMore();
-  bool Relevant(const inotify_event& event, const std::string& name) const;
+  // The path an event concerns when it matters to a target, else nullopt.
+  std::optional<std::string> Relevant(const inotify_event& event, const std::string& name) const;
 
   boost::asio::posix::stream_descriptor stream_;
   const LoggerPtr log_;
