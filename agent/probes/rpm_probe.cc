@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 
@@ -42,8 +41,13 @@ constexpr size_t kMaxHeaderWarnings = 10;
 // Tab-separated, one package a line; empty fields for absent tags. Names and versions cannot hold tabs.
 constexpr std::string_view kQueryFormat =
     "%{NAME}\\t%|EPOCH?{%{EPOCH}}:{}|\\t%{VERSION}\\t%{RELEASE}\\t%|ARCH?{%{ARCH}}:{}|\\t"
-    "%|VENDOR?{%{VENDOR}}:{}|\\t%|INSTALLTIME?{%{INSTALLTIME}}:{}|\\n";
-constexpr size_t kQueryFields = 7;
+    "%|VENDOR?{%{VENDOR}}:{}|\\n";
+constexpr size_t kQueryFields = 6;
+
+// The first read of each header blob; the parser then asks for ~1 KiB more at a time. Copying pages out of the file
+// is most of the scan's cost (perf: pread), and re-reads come from SQLite's page cache, so small steps read just the
+// pages holding the fields, often only the row's leaf page.
+constexpr size_t kFirstBlobRead = 1024;
 
 const char* FormatName(RpmDbFormat f) {
   switch (f) {
@@ -75,16 +79,6 @@ std::string FirstLine(std::string_view text) {
   return std::string(nl == std::string_view::npos ? text : text.substr(0, nl));
 }
 
-// "1970-01-01", from rpm's INSTALLTIME.
-void AppendDate(uint32_t seconds, std::string* out) {
-  const time_t t = static_cast<time_t>(seconds);
-  struct tm tm {};
-  if (gmtime_r(&t, &tm) == nullptr) return;
-  char buf[16];
-  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  out->append(buf, n);
-}
-
 // SQLite URI paths: everything outside the unreserved set is %-escaped, so '?', '#' and '%' in a root path stay
 // part of the path.
 std::string SqliteUri(const std::string& path, std::string_view params) {
@@ -114,7 +108,11 @@ struct StmtFinalizer {
   void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 };
 using SqlitePtr = std::unique_ptr<sqlite3, SqliteCloser>;
+struct BlobCloser {
+  void operator()(sqlite3_blob* blob) const { sqlite3_blob_close(blob); }
+};
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+using BlobPtr = std::unique_ptr<sqlite3_blob, BlobCloser>;
 
 struct OpenedQuery {
   SqlitePtr db;
@@ -136,7 +134,7 @@ Result<OpenedQuery> OpenPackages(const std::string& host_path, std::string_view 
   }
   sqlite3_busy_timeout(q.db.get(), static_cast<int>(busy_timeout.count()));
   sqlite3_stmt* stmt = nullptr;
-  rc = sqlite3_prepare_v2(q.db.get(), "SELECT hnum, blob FROM Packages", -1, &stmt, nullptr);
+  rc = sqlite3_prepare_v2(q.db.get(), "SELECT hnum FROM Packages", -1, &stmt, nullptr);
   q.stmt.reset(stmt);
   if (rc != SQLITE_OK) {
     *error_code = rc;
@@ -149,6 +147,32 @@ Result<OpenedQuery> OpenPackages(const std::string& host_path, std::string_view 
   }
   *error_code = SQLITE_OK;
   return q;
+}
+
+// Reads just enough of header `hnum` to parse it: whole blobs would cost every overflow page of the database.
+Result<RpmHeaderView> ReadHeader(sqlite3* db, sqlite3_int64 hnum, BlobPtr* blob, std::string* buf) {
+  int rc = SQLITE_OK;
+  if (*blob) {
+    rc = sqlite3_blob_reopen(blob->get(), hnum);
+    if (rc != SQLITE_OK) blob->reset();  // an aborted handle is good for nothing but closing
+  } else {
+    sqlite3_blob* raw = nullptr;
+    rc = sqlite3_blob_open(db, "main", "Packages", "blob", hnum, 0, &raw);
+    blob->reset(raw);
+    if (rc != SQLITE_OK) blob->reset();
+  }
+  if (rc != SQLITE_OK) return Status::IoError(std::string("cannot open the header blob: ") + sqlite3_errmsg(db));
+  const auto total = static_cast<size_t>(sqlite3_blob_bytes(blob->get()));
+  size_t want = std::min(total, kFirstBlobRead);
+  while (true) {
+    if (buf->size() < want) buf->resize(want);
+    rc = sqlite3_blob_read(blob->get(), buf->data(), static_cast<int>(want), 0);
+    if (rc != SQLITE_OK) return Status::IoError(std::string("cannot read the header blob: ") + sqlite3_errmsg(db));
+    size_t need = 0;
+    auto header = ParseRpmHeaderPrefix(std::string_view(buf->data(), want), total, &need);
+    if (need <= want) return header;
+    want = need;  // bounded by total: the parser never asks past the blob
+  }
 }
 
 class RpmProbe final : public Probe {
@@ -235,10 +259,6 @@ Observation RpmObservation(const RpmHeaderView& header, std::string_view db_path
     o.detail += '.';
     o.detail += header.arch;
   }
-  if (header.install_time) {
-    o.detail += ", installed ";
-    AppendDate(*header.install_time, &o.detail);
-  }
   return o;
 }
 
@@ -268,6 +288,8 @@ Status ReadRpmSqlite(const Root& root, const RpmDbLocation& db, const RpmProbeOp
   if (!q.ok()) return Status::IoError("rpm database " + db.inside + ": cannot read Packages: " + q.status().message());
 
   sqlite3_stmt* stmt = q->stmt.get();
+  BlobPtr blob;     // one handle moved from row to row
+  std::string buf;  // one buffer, grown to the longest prefix any header needed
   int rc = q->first_step;
   int bad = 0;
   std::string first_bad;
@@ -278,9 +300,7 @@ Status ReadRpmSqlite(const Root& root, const RpmDbLocation& db, const RpmProbeOp
     }
     ++result->items;
     const sqlite3_int64 hnum = sqlite3_column_int64(stmt, 0);
-    const void* data = sqlite3_column_blob(stmt, 1);  // before column_bytes, as SQLite requires
-    const int bytes = sqlite3_column_bytes(stmt, 1);
-    auto header = ParseRpmHeader(std::string_view(static_cast<const char*>(data), static_cast<size_t>(bytes)));
+    auto header = ReadHeader(q->db.get(), hnum, &blob, &buf);
     if (!header.ok()) {
       std::string what = db.inside + " hnum " + std::to_string(hnum) + ": " + header.status().message();
       if (bad == 0) first_bad = what;
@@ -380,7 +400,6 @@ Status ReadRpmCommand(const RpmDbLocation& db, const RpmProbeOptions& options, s
       h.release = f[3];
       h.arch = f[4];
       h.vendor = f[5];
-      number(f[6], &h.install_time);
     }
     if (!ok) {
       if (malformed++ < static_cast<int>(kMaxHeaderWarnings)) {
