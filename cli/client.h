@@ -1,0 +1,64 @@
+// The FleetService seen from the CLI: one channel, a deadline on every unary call, gRPC failures turned into a
+// Status whose message says what to do, and the exit code that goes with it.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/logging.h"
+#include "common/status.h"
+#include "ksweep/v1/fleet.grpc.pb.h"
+
+namespace ksweep::cli {
+
+// Exit codes: a contract, documented in docs/USAGE.md and cli/README.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;        // bad flags, or a filter the collector rejects (INVALID_ARGUMENT)
+inline constexpr int kExitNotFound = 3;     // `host`, `scan HOST`, `events --host`: no such host
+inline constexpr int kExitUnreachable = 4;  // UNAVAILABLE or DEADLINE_EXCEEDED: collector down, wrong address, slow
+
+int ExitCodeFor(const Status& status);
+
+// Largest response the CLI accepts: a host with many findings stays far below it; a bigger answer is refused with
+// RESOURCE_EXHAUSTED rather than buffered without bound.
+inline constexpr int kMaxResponseBytes = 64 << 20;
+
+// grpc::Status -> Status, with a message naming the collector and the next step.
+Status FromGrpc(const grpc::Status& status, const std::string& server, const std::string& rpc,
+                std::chrono::milliseconds timeout);
+
+class FleetClient {
+ public:
+  FleetClient(std::string server, std::chrono::milliseconds timeout, LoggerPtr log);
+
+  Result<v1::Summary> GetSummary();
+  Result<v1::ListHostsResponse> ListHosts(const v1::ListHostsRequest& request);
+  Result<v1::Host> GetHost(const v1::GetHostRequest& request);
+  Result<v1::ListEventsResponse> ListEvents(const v1::ListEventsRequest& request);
+  Result<v1::Trend> GetTrend(const v1::GetTrendRequest& request);
+  Result<v1::RequestScanResponse> RequestScan(const v1::RequestScanRequest& request);
+
+  // Streams events with no deadline until the server ends the stream, `on_event` returns false (then OK), or
+  // `context` is cancelled from another thread (e.g. on SIGINT: then CANCELLED, as an Internal status, which the
+  // caller that cancelled knows to ignore). A stream the server ends is Unavailable: followers should notice.
+  Status WatchEvents(const v1::WatchEventsRequest& request, grpc::ClientContext* context,
+                     const std::function<bool(const v1::Event&)>& on_event);
+
+  const std::string& server() const { return server_; }
+
+ private:
+  template <typename Request, typename Response, typename Method>
+  Result<Response> Call(const char* rpc, const Request& request, Method method);
+
+  std::string server_;
+  std::chrono::milliseconds timeout_;
+  LoggerPtr log_;
+  std::unique_ptr<v1::FleetService::Stub> stub_;
+};
+
+}  // namespace ksweep::cli

@@ -1,0 +1,164 @@
+#include "cli/commands.h"
+
+#include <algorithm>
+
+#include "cli/views.h"
+
+namespace ksweep::cli {
+namespace {
+
+// Follows page tokens until the last page or `limit` rows (0: no limit). Each page is asked for no more than the
+// rows still wanted, so when the limit cuts the listing the returned next_page_token resumes exactly after it.
+template <typename Request, typename Response, typename Fetch, typename Rows>
+Result<Response> FetchPages(Request request, int64_t limit, Fetch fetch, Rows rows, bool* truncated) {
+  Response all;
+  const int32_t page_size = request.page_size();
+  *truncated = false;
+  while (true) {
+    if (limit > 0) {
+      const int64_t remaining = limit - rows(&all)->size();
+      request.set_page_size(static_cast<int32_t>(std::min<int64_t>(page_size, remaining)));
+    }
+    Result<Response> page = fetch(request);
+    if (!page.ok()) return page.status();
+    for (auto& row : *rows(&*page)) *rows(&all)->Add() = std::move(row);
+    if constexpr (requires { page->total_size(); }) all.set_total_size(page->total_size());
+    const std::string& token = page->next_page_token();
+    if (token.empty()) {
+      all.clear_next_page_token();
+      return all;
+    }
+    if (limit > 0 && rows(&all)->size() >= limit) {
+      all.set_next_page_token(token);
+      *truncated = true;
+      return all;
+    }
+    if (rows(&*page)->empty()) {
+      return Status::Internal("the collector sent an empty page with a next page token; stopping to avoid a loop");
+    }
+    request.set_page_token(token);
+  }
+}
+
+int Summary(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  auto summary = client.GetSummary();
+  if (!summary.ok()) return Fail(summary.status(), err);
+  out << FormatSummary(*summary, inv.global.output);
+  return kExitOk;
+}
+
+Result<v1::ListHostsResponse> ListAllHosts(FleetClient& client, const HostsCommand& cmd, bool* truncated) {
+  return FetchPages<v1::ListHostsRequest, v1::ListHostsResponse>(
+      cmd.request, cmd.limit, [&client](const v1::ListHostsRequest& r) { return client.ListHosts(r); },
+      [](auto* response) { return response->mutable_hosts(); }, truncated);
+}
+
+Result<v1::ListEventsResponse> ListAllEvents(FleetClient& client, const EventsCommand& cmd, bool* truncated) {
+  return FetchPages<v1::ListEventsRequest, v1::ListEventsResponse>(
+      cmd.request, cmd.limit, [&client](const v1::ListEventsRequest& r) { return client.ListEvents(r); },
+      [](auto* response) { return response->mutable_events(); }, truncated);
+}
+
+int Hosts(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  bool truncated = false;
+  auto hosts = ListAllHosts(client, inv.hosts, &truncated);
+  if (!hosts.ok()) return Fail(hosts.status(), err);
+  out << FormatHosts(*hosts, inv.global.output);
+  if (truncated) {
+    err << "ksweep: showing the first " << hosts->hosts_size() << " of " << hosts->total_size()
+        << " hosts; --limit N or --all shows more, --page-token " << hosts->next_page_token()
+        << " resumes after these\n";
+  }
+  return kExitOk;
+}
+
+int Host(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  auto host = client.GetHost(inv.host);
+  if (!host.ok()) return Fail(host.status(), err);
+  out << FormatHost(*host, inv.global.output);
+  return kExitOk;
+}
+
+int Trend(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  auto trend = client.GetTrend(inv.trend);
+  if (!trend.ok()) return Fail(trend.status(), err);
+  out << FormatTrend(*trend, inv.global.output);
+  return kExitOk;
+}
+
+int Scan(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  auto scan = client.RequestScan(inv.scan);
+  if (!scan.ok()) return Fail(scan.status(), err);
+  out << FormatScan(*scan, inv.global.output);
+  return kExitOk;
+}
+
+int Events(FleetClient& client, const Invocation& inv, Interrupts* interrupts, std::ostream& out,
+           std::ostream& err) {
+  const EventsCommand& cmd = inv.events;
+  const OutputFormat format = inv.global.output;
+  int64_t after_id = cmd.after_id;
+  if (cmd.list_first) {
+    bool truncated = false;
+    auto events = ListAllEvents(client, cmd, &truncated);
+    if (!events.ok()) return Fail(events.status(), err);
+    if (!cmd.follow) {
+      out << FormatEvents(*events, format);
+      if (truncated) {
+        err << "ksweep: showing the first " << events->events_size()
+            << " events; --limit N or --all shows more, --page-token " << events->next_page_token()
+            << " resumes after these\n";
+      }
+      return kExitOk;
+    }
+    out << EventStreamHeader(format);
+    for (const auto& e : events->events()) {
+      out << FormatEventLine(e, format);
+      after_id = std::max(after_id, e.id());
+    }
+    out.flush();
+  } else {
+    out << EventStreamHeader(format) << std::flush;
+  }
+
+  v1::WatchEventsRequest request;
+  request.set_host(cmd.request.host());
+  *request.mutable_types() = cmd.request.types();
+  // Listed events are not replayed; later ones are, so nothing falls between the listing and the stream.
+  request.set_after_id(after_id);
+  grpc::ClientContext context;
+  if (interrupts != nullptr) interrupts->OnInterrupt([&context] { context.TryCancel(); });
+  Status status = client.WatchEvents(request, &context, [&out, format](const v1::Event& e) {
+    out << FormatEventLine(e, format) << std::flush;
+    return static_cast<bool>(out);
+  });
+  if (interrupts != nullptr) interrupts->OnInterrupt(nullptr);
+  if (interrupts != nullptr && interrupts->interrupted()) return kExitOk;
+  if (!out) return kExitOk;  // the reader went away (a closed pipe): nothing left to do
+  if (!status.ok()) return Fail(status, err);
+  return kExitOk;
+}
+
+}  // namespace
+
+int Fail(const Status& status, std::ostream& err) {
+  err << "ksweep: " << status.message() << "\n";
+  return ExitCodeFor(status);
+}
+
+int RunCommand(const Invocation& inv, FleetClient& client, Interrupts* interrupts, std::ostream& out,
+               std::ostream& err) {
+  switch (inv.command) {
+    case Command::kSummary: return Summary(client, inv, out, err);
+    case Command::kHosts: return Hosts(client, inv, out, err);
+    case Command::kHost: return Host(client, inv, out, err);
+    case Command::kEvents: return Events(client, inv, interrupts, out, err);
+    case Command::kTrend: return Trend(client, inv, out, err);
+    case Command::kScan: return Scan(client, inv, out, err);
+    case Command::kHelp:
+    case Command::kVersion: break;
+  }
+  return Fail(Status::Internal("command has no runner"), err);
+}
+
+}  // namespace ksweep::cli
