@@ -12,6 +12,9 @@
 namespace ksweep::daemon_test {
 namespace {
 
+using test::ReadFile;
+using test::TempDir;
+using test::WriteFile;
 using google::protobuf::util::MessageDifferencer;
 
 bool HasFinding(const v1::HostReport& report, const std::string& product) {
@@ -34,15 +37,15 @@ class DaemonAgentTest : public ::testing::Test {
  protected:
   void SetUp() override { MakeRoot(root(), "alpha", KeslInstalled()); }
 
-  fs::path root() const { return dir_.path() / "root"; }
-  fs::path state() const { return dir_.path() / "state"; }
+  fs::path root() const { return fs::path(dir_.path()) / "root"; }
+  fs::path state() const { return fs::path(dir_.path()) / "state"; }
 
   std::unique_ptr<AgentProcess> StartAgent(const std::string& server, const fs::path& state_dir,
                                            const std::string& log_name = "agent.log") {
     auto agent = std::make_unique<AgentProcess>(
         std::vector<std::string>{"run", "--server", server, "--state-dir", state_dir.string(), "--root",
                                  root().string(), "--debounce-ms", "200", "--log-level", "debug"},
-        dir_.path() / log_name);
+        fs::path(dir_.path()) / log_name);
     agent->Start();
     return agent;
   }
@@ -353,8 +356,8 @@ TEST_F(DaemonAgentTest, HeartbeatIntervalFromCollector) {
 }
 
 TEST_F(DaemonAgentTest, BadStateFolderExitsTwo) {
-  WriteFile(dir_.path() / "not-a-folder", "x");
-  auto agent = StartAgent("127.0.0.1:1", dir_.path() / "not-a-folder");
+  WriteFile(fs::path(dir_.path()) / "not-a-folder", "x");
+  auto agent = StartAgent("127.0.0.1:1", fs::path(dir_.path()) / "not-a-folder");
   EXPECT_EQ(agent->Wait(), 2);
   EXPECT_NE(agent->Log().find("not-a-folder"), std::string::npos) << agent->Log();
 }

@@ -1,4 +1,4 @@
-// What the daemon tests stand on: temp folders, fixture roots, the real `ksweep-agent run` as a child process, and a
+// What the daemon tests stand on (beside test_util.h: temp folders, files, polling): fixture roots, the real `ksweep-agent run` as a child process, and a
 // collector on loopback: a real gRPC AgentService (port 0) that records every message it receives and answers as
 // the protocol says (Welcome, Acks), with switches to withhold acks or the Welcome, push commands and drop streams.
 #pragma once
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "ksweep/v1/agent.grpc.pb.h"
+#include "tests/integration/test_util.h"
 
 namespace ksweep::daemon_test {
 
@@ -37,42 +38,7 @@ using namespace std::chrono_literals;
 // Generous: these are deadlines for conditions polled, never expectations about speed.
 constexpr auto kDeadline = 30s;
 
-inline const std::string kAgentBinary = KSWEEP_BINARY_DIR "/agent/ksweep-agent";
 inline const std::string kMachineId = "0123456789abcdef0123456789abcdef";
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "ksweep-daemon-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  std::string operator/(const std::string& sub) const { return (path_ / sub).string(); }
-
- private:
-  fs::path path_;
-};
-
-inline void WriteFile(const fs::path& path, const std::string& content) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-  if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-inline std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // One stanza of /var/lib/dpkg/status, as dpkg writes it.
 inline std::string DpkgStanza(const std::string& package, const std::string& status, const std::string& version) {
@@ -92,21 +58,16 @@ inline std::string KeslInstalled() { return BasePackages() + DpkgStanza("kesl", 
 
 // A small Debian root: machine id (the host id), hostname, os-release, a dpkg database.
 inline void MakeRoot(const fs::path& root, const std::string& hostname, const std::string& dpkg_status) {
-  WriteFile(root / "etc/machine-id", kMachineId + "\n");
-  WriteFile(root / "etc/hostname", hostname + "\n");
-  WriteFile(root / "etc/os-release",
-            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n");
-  WriteFile(root / "var/lib/dpkg/status", dpkg_status);
+  test::WriteFile(root / "etc/machine-id", kMachineId + "\n");
+  test::WriteFile(root / "etc/hostname", hostname + "\n");
+  test::WriteFile(root / "etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n"
+                                           "VERSION_ID=\"12\"\nID=debian\n");
+  test::WriteFile(root / "var/lib/dpkg/status", dpkg_status);
 }
 
 // Polls `done` until it holds or the deadline passes.
 inline bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline = kDeadline) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
+  return test::WaitFor(done, deadline);
 }
 
 // A port nobody listens on right now (bound then released).
@@ -132,16 +93,17 @@ class AgentProcess {
   }
 
   void Start() {
-    std::vector<std::string> argv_storage = {kAgentBinary};
+    std::vector<std::string> argv_storage = {test::AgentBinary()};
     argv_storage.insert(argv_storage.end(), args_.begin(), args_.end());
     std::vector<char*> argv;
     for (auto& arg : argv_storage) argv.push_back(arg.data());
     argv.push_back(nullptr);
     const std::string log = log_.string();
+    test::WriteFile(log, "");
     pid_ = ::fork();
     ASSERT_GE(pid_, 0) << "fork failed";
     if (pid_ == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      const int fd = ::open(log.c_str(), O_WRONLY | O_APPEND);
       ::dup2(fd, 1);
       ::dup2(fd, 2);
       ::execv(argv[0], argv.data());
@@ -172,7 +134,7 @@ class AgentProcess {
   }
 
   pid_t pid() const { return pid_; }
-  std::string Log() const { return ReadFile(log_); }
+  std::string Log() const { return test::ReadFile(log_); }
   bool WaitForLog(const std::string& needle) {
     return WaitUntil([&] { return Log().find(needle) != std::string::npos; });
   }

@@ -16,6 +16,9 @@
 namespace ksweep::daemon_test {
 namespace {
 
+using test::ReadFile;
+using test::TempDir;
+using test::WriteFile;
 using agent::Backoff;
 using agent::FileWatcher;
 using agent::Root;
@@ -56,7 +59,7 @@ std::unique_ptr<StateStore> OpenStore(const fs::path& dir) {
 
 TEST(DaemonStateStore, SequenceAndReportSurviveReopen) {
   TempDir dir;
-  const fs::path state = dir.path() / "state";  // created by Open
+  const fs::path state = fs::path(dir.path()) / "state";  // created by Open
   {
     auto store = OpenStore(state);
     ASSERT_TRUE(store);
@@ -96,7 +99,7 @@ TEST(DaemonStateStore, SequenceAndReportSurviveReopen) {
 
 TEST(DaemonStateStore, CrashBetweenReportAndStateKeepsTheNewerNumber) {
   TempDir dir;
-  const fs::path state = dir.path() / "state";
+  const fs::path state = fs::path(dir.path()) / "state";
   {
     auto store = OpenStore(state);
     ASSERT_TRUE(store);
@@ -113,7 +116,7 @@ TEST(DaemonStateStore, CrashBetweenReportAndStateKeepsTheNewerNumber) {
 
 TEST(DaemonStateStore, CorruptFilesAreSetAside) {
   TempDir dir;
-  const fs::path state = dir.path() / "state";
+  const fs::path state = fs::path(dir.path()) / "state";
   {
     auto store = OpenStore(state);
     ASSERT_TRUE(store);
@@ -145,7 +148,7 @@ TEST(DaemonStateStore, CorruptFilesAreSetAside) {
 
 TEST(DaemonStateStore, OneAgentPerFolder) {
   TempDir dir;
-  const fs::path state = dir.path() / "state";
+  const fs::path state = fs::path(dir.path()) / "state";
   auto first = OpenStore(state);
   ASSERT_TRUE(first);
   auto second = StateStore::Open(state.string(), NullLogger());
@@ -160,11 +163,11 @@ TEST(DaemonStateStore, OneAgentPerFolder) {
 
 TEST(DaemonStateStore, FolderThatIsAFileIsRefused) {
   TempDir dir;
-  WriteFile(dir.path() / "file", "x");
-  auto store = StateStore::Open((dir.path() / "file").string(), NullLogger());
+  WriteFile(fs::path(dir.path()) / "file", "x");
+  auto store = StateStore::Open((fs::path(dir.path()) / "file").string(), NullLogger());
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("file"), std::string::npos);
-  auto below = StateStore::Open((dir.path() / "file/state").string(), NullLogger());
+  auto below = StateStore::Open((fs::path(dir.path()) / "file/state").string(), NullLogger());
   ASSERT_FALSE(below.ok());
   EXPECT_NE(below.status().message().find("cannot create"), std::string::npos) << below.status().message();
 }
@@ -226,7 +229,7 @@ class DaemonWatcherTest : public ::testing::Test {
     rules_ = *BuiltinRules();
   }
 
-  fs::path root_path() const { return dir_.path() / "root"; }
+  fs::path root_path() const { return fs::path(dir_.path()) / "root"; }
   void Arm() {
     changes_.clear();
     watcher_->Arm(root_, agent::WatchTargetsFor(rules_));
@@ -244,7 +247,7 @@ class DaemonWatcherTest : public ::testing::Test {
   TempDir dir_;
   boost::asio::io_context io_;
   std::unique_ptr<FileWatcher> watcher_;
-  Root root_{(dir_.path() / "root").string()};
+  Root root_{(fs::path(dir_.path()) / "root").string()};
   v1::RuleSet rules_;
   std::vector<std::string> changes_;
 };
