@@ -139,6 +139,8 @@ Result<Parsed> ParseCommandOptions(const std::vector<std::string>& args, const p
   try {
     po::store(po::command_line_parser(args).options(desc).positional(positional).run(), p.vm);
     po::notify(p.vm);
+  } catch (const po::too_many_positional_options_error&) {
+    return Status::InvalidArgument("unexpected argument (a value without its option, or one name too many)");
   } catch (const po::error& e) {
     return Status::InvalidArgument(e.what());
   }
@@ -215,14 +217,14 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const char* e
       inv.help = Usage();
       return inv;
     }
-    if (!rest.empty()) return Status::InvalidArgument("unknown option '" + rest.front() + "' before the command");
+    if (!rest.empty()) return Status::InvalidArgument("unknown option '" + rest.front() + "'");
     return Status::InvalidArgument("no command given");
   }
   const std::string command = gvm["command"].as<std::string>();
   // `rest` holds the command word first, unless an unknown option came before it.
   if (rest.empty() || rest.front() != command) {
     return Status::InvalidArgument("unknown option '" + (rest.empty() ? command : rest.front()) +
-                                   "' before the command (command options go after it)");
+                                   "' (command options go after the command)");
   }
   rest.erase(rest.begin());
 
