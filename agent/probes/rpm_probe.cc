@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 
 #include "agent/probe_registry.h"
@@ -107,10 +106,10 @@ struct SqliteCloser {
 struct StmtFinalizer {
   void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 };
-using SqlitePtr = std::unique_ptr<sqlite3, SqliteCloser>;
 struct BlobCloser {
   void operator()(sqlite3_blob* blob) const { sqlite3_blob_close(blob); }
 };
+using SqlitePtr = std::unique_ptr<sqlite3, SqliteCloser>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 using BlobPtr = std::unique_ptr<sqlite3_blob, BlobCloser>;
 
@@ -324,27 +323,28 @@ Status ReadRpmSqlite(const Root& root, const RpmDbLocation& db, const RpmProbeOp
 
 Status ReadRpmCommand(const RpmDbLocation& db, const RpmProbeOptions& options, std::chrono::milliseconds timeout,
                       ProbeResult* result) {
-  // --dbpath with the host path, not --root: a /var/lib/rpm link inside the root must resolve inside it, which
-  // rpm (joining root and dbpath, then letting the kernel follow links) would not do.
-  std::string dir = DirOf(db.host);
-  if (dir.front() != '/') {
-    std::error_code ec;
-    dir = std::filesystem::absolute(dir, ec).string();
-  }
+  const std::string what = "rpm database " + db.inside + " (" + FormatName(db.format) + ", read with '" +
+                           options.rpm_binary + "')";
+  // The folder goes to rpm as an open descriptor, never as a path: rpm macro-expands --dbpath (and --root), and
+  // %(...) in a macro runs a shell command, so a scanned image with a link to "/%(cmd)" would run cmd here.
+  // Root::Resolve already took every link in the path inside the root.
+  const std::string dir = DirOf(db.host);
+  const int dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Status::IoError(what + ": cannot open " + dir + ": " + std::strerror(errno));
   const std::vector<std::string> argv = {options.rpm_binary,
                                          "--define",
                                          std::string("_db_backend ") + RpmBackend(db.format),
                                          "--dbpath",
-                                         dir,
+                                         "/proc/self/fd/3",
                                          "-qa",
                                          "--queryformat",
                                          std::string(kQueryFormat)};
-  CommandLimits limits;
-  limits.timeout = timeout;
-  limits.max_stdout = options.max_rpm_output_bytes;
-  auto run = RunCommand(argv, limits);
-  const std::string what = "rpm database " + db.inside + " (" + FormatName(db.format) + ", read with '" +
-                           options.rpm_binary + "')";
+  CommandOptions command;
+  command.timeout = timeout;
+  command.max_stdout = options.max_rpm_output_bytes;
+  command.child_fd3 = dir_fd;
+  auto run = RunCommand(argv, command);
+  ::close(dir_fd);
   if (!run.ok()) {
     const Status& st = run.status();
     if (st.code() == Status::Code::kNotFound) {
@@ -433,7 +433,7 @@ Status ReadRpmCommand(const RpmDbLocation& db, const RpmProbeOptions& options, s
   return Status::Ok();
 }
 
-Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const CommandLimits& limits) {
+Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const CommandOptions& options) {
   if (argv.empty()) return Status::InvalidArgument("RunCommand: empty argv");
   const std::string& prog = argv[0];
 
@@ -452,8 +452,22 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const Com
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  int first_closed = 3;
+  int fd3_copy = -1;
+  if (options.child_fd3 >= 0) {
+    // dup2(3, 3) would keep O_CLOEXEC: hand over a copy numbered above 3.
+    fd3_copy = ::fcntl(options.child_fd3, F_DUPFD_CLOEXEC, 10);
+    if (fd3_copy < 0) {
+      const int e = errno;
+      for (const int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
+      posix_spawn_file_actions_destroy(&actions);
+      return Status::IoError("descriptor for " + prog + ": " + std::strerror(e));
+    }
+    posix_spawn_file_actions_adddup2(&actions, fd3_copy, 3);
+    first_closed = 4;
+  }
   // Sockets and databases the agent holds without O_CLOEXEC stay out of the child.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawn_file_actions_addclosefrom_np(&actions, first_closed);
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -490,6 +504,7 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const Com
   posix_spawnattr_destroy(&attr);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  if (fd3_copy >= 0) ::close(fd3_copy);
   if (spawn_rc != 0) {
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
@@ -500,7 +515,7 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const Com
   }
 
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + limits.timeout;
+  const auto deadline = Clock::now() + options.timeout;
   CommandOutput output;
   Status failure;
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
@@ -509,7 +524,7 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const Com
   while (open_fds > 0 && failure.ok()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
-      failure = Status::Timeout("'" + prog + "' did not finish within " + std::to_string(limits.timeout.count()) +
+      failure = Status::Timeout("'" + prog + "' did not finish within " + std::to_string(options.timeout.count()) +
                                 " ms; killed");
       break;
     }
@@ -531,14 +546,14 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const Com
       }
       const auto got = static_cast<size_t>(n);
       if (i == 0) {
-        if (output.out.size() + got > limits.max_stdout) {
-          failure = Status::IoError("'" + prog + "' wrote more than " + std::to_string(limits.max_stdout) +
+        if (output.out.size() + got > options.max_stdout) {
+          failure = Status::IoError("'" + prog + "' wrote more than " + std::to_string(options.max_stdout) +
                                     " bytes of output (limit); killed");
           break;
         }
         output.out.append(buf, got);
-      } else if (output.err.size() < limits.max_stderr) {
-        output.err.append(buf, std::min(got, limits.max_stderr - output.err.size()));
+      } else if (output.err.size() < options.max_stderr) {
+        output.err.append(buf, std::min(got, options.max_stderr - output.err.size()));
       }
     }
   }
@@ -556,7 +571,7 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const Com
       break;
     }
     if (Clock::now() >= deadline) {
-      failure = Status::Timeout("'" + prog + "' did not exit within " + std::to_string(limits.timeout.count()) +
+      failure = Status::Timeout("'" + prog + "' did not exit within " + std::to_string(options.timeout.count()) +
                                 " ms; killed");
       break;
     }
@@ -573,8 +588,8 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const Com
   return output;
 }
 
-ProbePtr MakeRpmProbe(RpmProbeOptions options) { return std::make_unique<RpmProbe>(std::move(options)); }
+ProbePtr MakeRpmProbeWith(RpmProbeOptions options) { return std::make_unique<RpmProbe>(std::move(options)); }
 
-ProbePtr MakeRpmProbe() { return MakeRpmProbe(RpmProbeOptions{}); }
+ProbePtr MakeRpmProbe() { return MakeRpmProbeWith(RpmProbeOptions{}); }
 
 }  // namespace ksweep::agent

@@ -26,7 +26,8 @@ struct RpmProbeOptions {
   size_t max_rpm_output_bytes = 16u * 1024 * 1024;
 };
 
-ProbePtr MakeRpmProbe(RpmProbeOptions options);
+// MakeRpmProbe() (probe_registry.h) with default options; not an overload, so &MakeRpmProbe stays unambiguous.
+ProbePtr MakeRpmProbeWith(RpmProbeOptions options);
 
 enum class RpmDbFormat { kSqlite, kNdb, kBerkeley };
 
@@ -58,15 +59,17 @@ struct CommandOutput {
   std::string err;  // the first `max_stderr` bytes
 };
 
-struct CommandLimits {
+struct CommandOptions {
   std::chrono::milliseconds timeout{10000};
   size_t max_stdout = 16u * 1024 * 1024;
   size_t max_stderr = 64u * 1024;
+  int child_fd3 = -1;  // when set, the child gets this descriptor as its fd 3
 };
 
-// Runs argv without a shell (argv[0] looked up in PATH), stdin from /dev/null, LC_ALL=C, in its own process group.
-// Over the timeout or the stdout limit the whole group is killed and the result is Timeout / IoError.
-// A missing program is NotFound. A non-zero exit is not an error here: the caller reads exit_code.
-Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const CommandLimits& limits);
+// Runs argv without a shell (argv[0] looked up in PATH), stdin from /dev/null, no other descriptor than 0-2 (and 3
+// when asked), LC_ALL=C, in its own process group. Over the timeout or the stdout limit the whole group is killed and
+// the result is Timeout / IoError. A missing program is NotFound. A non-zero exit is not an error here: the caller
+// reads exit_code.
+Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const CommandOptions& options);
 
 }  // namespace ksweep::agent

@@ -82,7 +82,7 @@ class RpmProbeTest : public ::testing::Test {
     fixture_ = new fs::path(MakeTempDir("fixture"));
     ASSERT_FALSE(fixture_->empty());
     auto run = RunCommand({"sh", KSWEEP_SOURCE_DIR "/tests/fixtures/rpm/make_rpm_fixture.sh", fixture_->string()},
-                          CommandLimits{milliseconds(120000)});
+                          CommandOptions{milliseconds(120000)});
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     ASSERT_EQ(run->exit_code, 0) << run->err;
   }
@@ -112,7 +112,7 @@ class RpmProbeTest : public ::testing::Test {
     const Root root(root_path.string());
     const v1::RuleSet rules;
     ProbeContext ctx{root, rules, NullLogger(), timeout};
-    return MakeRpmProbe(std::move(options))->Run(ctx);
+    return MakeRpmProbeWith(std::move(options))->Run(ctx);
   }
 
   // What the host's rpm itself says is in a database directory: name -> (EVR, vendor).
@@ -120,7 +120,7 @@ class RpmProbeTest : public ::testing::Test {
                                                                           const std::string& backend) {
     auto run = RunCommand({"rpm", "--define", "_db_backend " + backend, "--dbpath", dbdir.string(), "-qa",
                            "--queryformat", "%{NAME}|%{EVR}|%{VENDOR}\\n"},
-                          CommandLimits{milliseconds(30000)});
+                          CommandOptions{milliseconds(30000)});
     std::map<std::string, std::pair<std::string, std::string>> out;
     if (!run.ok() || run->exit_code != 0) return out;
     std::istringstream lines(run->out);
@@ -238,6 +238,42 @@ TEST_F(RpmProbeTest, RpmCommandReaderMatchesNativeReaderOnSqlite) {
   ASSERT_TRUE(via_rpm.status.ok()) << via_rpm.status.ToString();
   EXPECT_EQ(via_rpm.items, 3);
   EXPECT_EQ(Rows(via_rpm), Rows(RunProbe(Fixture("sqlite-root"))));
+}
+
+// SQLite URIs and rpm macros both give meaning to characters a mount point may hold.
+TEST_F(RpmProbeTest, RootPathWithUriAndMacroCharacters) {
+  const fs::path root = scratch_ / "odd ?#%{_arch}& 100%";  // unescaped, rpm would read "odd ?#x86_64& 100%"
+  fs::copy(Fixture("bdb-root"), root, fs::copy_options::recursive);
+  fs::copy_file(Fixture("sqlite-root/var/lib/rpm/rpmdb.sqlite"), root / "var/lib/rpm/rpmdb.sqlite");
+  const ProbeResult native = RunProbe(root);
+  ASSERT_TRUE(native.status.ok()) << native.status.ToString();
+  EXPECT_EQ(native.observations.size(), 3u);
+
+  fs::remove(root / "var/lib/rpm/rpmdb.sqlite");
+  const ProbeResult via_rpm = RunProbe(root);
+  ASSERT_TRUE(via_rpm.status.ok()) << via_rpm.status.ToString();
+  EXPECT_EQ(Find(via_rpm, "kesl")->path, "/var/lib/rpm/Packages");
+  EXPECT_EQ(Rows(via_rpm), Rows(native));
+}
+
+// rpm expands macros in --dbpath, and %(...) runs a shell: a path from a scanned image must never reach it.
+TEST_F(RpmProbeTest, MacroInLinkTargetIsNotExecuted) {
+  const std::string marker = "ksweep-rpm-macro-marker";
+  const fs::path root = scratch_ / "evil";
+  const fs::path db_dir = root / ("db/%(touch " + marker + ")");
+  fs::create_directories(db_dir);
+  fs::copy_file(Fixture("bdb-root/var/lib/rpm/Packages"), db_dir / "Packages");
+  fs::create_directories(root / "var/lib");
+  fs::create_symlink("/db/%(touch " + marker + ")", root / "var/lib/rpm");
+  ASSERT_FALSE(fs::exists(marker));
+  const auto before = Listing(root);
+
+  const ProbeResult r = RunProbe(root);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.observations.size(), 3u);
+  EXPECT_FALSE(fs::exists(marker)) << "rpm ran the %(...) macro from the image";
+  EXPECT_EQ(Listing(root), before);
+  fs::remove(marker);
 }
 
 TEST_F(RpmProbeTest, NoDatabaseIsUnavailable) {
@@ -419,7 +455,7 @@ TEST_F(RpmProbeTest, ReadOnlyMediumFallsBackToImmutable) {
 // --- the child-process runner ---
 
 TEST(RunCommandTest, CapturesOutputAndExitCode) {
-  auto r = RunCommand({"sh", "-c", "echo out; echo err >&2; exit 3"}, CommandLimits{});
+  auto r = RunCommand({"sh", "-c", "echo out; echo err >&2; exit 3"}, CommandOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_EQ(r->signal, 0);
@@ -428,34 +464,59 @@ TEST(RunCommandTest, CapturesOutputAndExitCode) {
 }
 
 TEST(RunCommandTest, CLocaleAndNoStdin) {
-  auto r = RunCommand({"sh", "-c", "echo \"$LC_ALL\"; cat"}, CommandLimits{});  // cat ends at once on /dev/null
+  auto r = RunCommand({"sh", "-c", "echo \"$LC_ALL\"; cat"}, CommandOptions{});  // cat ends at once on /dev/null
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->out, "C\n");
 }
 
 TEST(RunCommandTest, MissingProgramIsNotFound) {
-  auto r = RunCommand({"/nonexistent/ksweep-tool"}, CommandLimits{});
+  auto r = RunCommand({"/nonexistent/ksweep-tool"}, CommandOptions{});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kNotFound);
   EXPECT_NE(r.status().message().find("/nonexistent/ksweep-tool"), std::string::npos);
 }
 
 TEST(RunCommandTest, StdoutLimitKills) {
-  CommandLimits limits;
-  limits.max_stdout = 1000;
-  auto r = RunCommand({"cat", "/dev/zero"}, limits);  // never ends by itself
+  CommandOptions options;
+  options.max_stdout = 1000;
+  auto r = RunCommand({"cat", "/dev/zero"}, options);  // never ends by itself
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kIoError);
   EXPECT_NE(r.status().message().find("more than 1000 bytes"), std::string::npos) << r.status().message();
 }
 
 TEST(RunCommandTest, StderrIsTruncatedNotFatal) {
-  CommandLimits limits;
-  limits.max_stderr = 100;
-  auto r = RunCommand({"sh", "-c", "head -c 100000 /dev/zero >&2"}, limits);
+  CommandOptions options;
+  options.max_stderr = 100;
+  auto r = RunCommand({"sh", "-c", "head -c 100000 /dev/zero >&2"}, options);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_EQ(r->err.size(), 100u);
+}
+
+TEST(RunCommandTest, OnlyStdioAndTheGivenDescriptorReachTheChild) {
+  const fs::path dir = MakeTempDir("fd");
+  WriteFile(dir / "hello", "from fd 3\n");
+  const int leaky = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);  // no O_CLOEXEC on purpose
+  const int dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(leaky, 0);
+  ASSERT_GE(dir_fd, 0);
+  CommandOptions options;
+  options.child_fd3 = dir_fd;
+  // The shell's own descriptors: exec'd programs would see the same.
+  // The shell's own descriptors (no pipeline: its pipes would show), as any program it ran would have them.
+  auto r = RunCommand({"sh", "-c", "cat /proc/self/fd/3/hello; ls /proc/$$/fd"}, options);
+  ::close(leaky);
+  ::close(dir_fd);
+  fs::remove_all(dir);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::istringstream lines(r->out);
+  std::string first;
+  std::getline(lines, first);
+  EXPECT_EQ(first, "from fd 3") << r->err;
+  std::set<int> fds;
+  for (int fd; lines >> fd;) fds.insert(fd);
+  EXPECT_EQ(fds, (std::set<int>{0, 1, 2, 3})) << r->out;
 }
 
 bool Gone(pid_t pid) {
@@ -470,10 +531,10 @@ bool Gone(pid_t pid) {
 TEST(RunCommandTest, TimeoutKillsTheWholeProcessGroup) {
   const fs::path dir = MakeTempDir("timeout");
   const fs::path pids = dir / "pids";
-  CommandLimits limits;
-  limits.timeout = milliseconds(300);
+  CommandOptions options;
+  options.timeout = milliseconds(300);
   // The shell starts a grandchild and waits: killing only the shell would leave the sleep behind.
-  auto r = RunCommand({"sh", "-c", "sleep 60 & echo $! > '" + pids.string() + "'; wait"}, limits);
+  auto r = RunCommand({"sh", "-c", "sleep 60 & echo $! > '" + pids.string() + "'; wait"}, options);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kTimeout);
   EXPECT_NE(r.status().message().find("did not finish within 300 ms"), std::string::npos) << r.status().message();
