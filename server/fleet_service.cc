@@ -207,7 +207,19 @@ class EventWatcher final : public grpc::ServerWriteReactor<v1::Event> {
       s->Pump(lock, false);
     });
     logger_->info("event watch started peer={} host={} after_id={}", peer_, req.host(), req.after_id());
+    // Initial metadata tells the client the subscription exists; `busy` holds every write until it is out.
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      st->busy = true;
+    }
+    StartSendInitialMetadata();
+  }
+
+  void OnSendInitialMetadataDone(bool ok) override {
+    auto st = state_;
     std::unique_lock<std::mutex> lock(st->mu);
+    st->busy = false;
+    if (!ok) st->RequestFinish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "watcher went away"));
     st->Pump(lock, true);
   }
 
