@@ -26,6 +26,7 @@
 #include "agent/probes/rpm_probe.h"
 #include "agent/root.h"
 #include "common/logging.h"
+#include "tests/fixtures/rpm/rpm_fixture.h"
 
 namespace ksweep::agent {
 namespace {
@@ -79,16 +80,12 @@ void ExecSql(const fs::path& db_path, const std::string& sql) {
 class RpmProbeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    fixture_ = new fs::path(MakeTempDir("fixture"));
-    ASSERT_FALSE(fixture_->empty());
-    auto run = RunCommand({"sh", KSWEEP_SOURCE_DIR "/tests/fixtures/rpm/make_rpm_fixture.sh", fixture_->string()},
-                          CommandOptions{milliseconds(120000)});
-    ASSERT_TRUE(run.ok()) << run.status().ToString();
-    ASSERT_EQ(run->exit_code, 0) << run->err;
+    std::string error;
+    fixture_ = new fs::path(test_fixtures::RpmFixtureDir(&error));
+    ASSERT_FALSE(fixture_->empty()) << error;
   }
 
   static void TearDownTestSuite() {
-    if (fixture_ != nullptr) fs::remove_all(*fixture_);
     delete fixture_;
     fixture_ = nullptr;
   }

@@ -5,13 +5,14 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "tests/fixtures/rpm/rpm_fixture.h"
 
 namespace ksweep::agent {
 namespace {
@@ -21,12 +22,9 @@ namespace fs = std::filesystem;
 class RpmHeaderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/ksweep-rpm-header-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = new fs::path(tmpl);
-    const std::string cmd = "sh '" KSWEEP_SOURCE_DIR "/tests/fixtures/rpm/make_rpm_fixture.sh' '" + dir_->string() +
-                            "' >/dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::string error;
+    dir_ = new fs::path(test_fixtures::RpmFixtureDir(&error));
+    ASSERT_FALSE(dir_->empty()) << error;
 
     blobs_ = new std::map<std::string, std::string>;
     const std::string db_path = (*dir_ / "sqlite-root/var/lib/rpm/rpmdb.sqlite").string();
@@ -49,7 +47,6 @@ class RpmHeaderTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (dir_ != nullptr) fs::remove_all(*dir_);
     delete dir_;
     delete blobs_;
     dir_ = nullptr;
