@@ -115,23 +115,22 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
 
   void OnReadDone(bool ok) override {
     auto st = state_;  // a reaction below may end in OnDone, which deletes this
-    {
-      std::lock_guard<std::mutex> lock(st->mu);
-      st->read_in_flight = false;
-    }
+    std::optional<grpc::Status> error;
     if (!ok) {
       // The agent half-closed (or the call broke: OnCancel says so). Finish after the pending acks.
-      st->Fail(grpc::Status::OK);
-      return;
-    }
-    st->last_activity_us = SteadyMicros();
-    if (auto error = Handle(); error) {
-      logger_->warn("agent stream refused peer={} host_id={} code={} error=\"{}\"", st->peer, host_id_,
-                    static_cast<int>(error->error_code()), error->error_message());
-      st->Fail(std::move(*error));
-      return;
+      error = grpc::Status::OK;
+    } else {
+      st->last_activity_us = SteadyMicros();
+      // `read_in_flight` is still set: no other thread starts a read into `in_` while it is handled.
+      error = Handle();
+      if (error) {
+        logger_->warn("agent stream refused peer={} host_id={} code={} error=\"{}\"", st->peer, host_id_,
+                      static_cast<int>(error->error_code()), error->error_message());
+      }
     }
     std::unique_lock<std::mutex> lock(st->mu);
+    st->read_in_flight = false;
+    if (error) st->RequestFinish(std::move(*error));
     st->Pump(lock);
   }
 
