@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-program-options-dev libspdlog-dev libfmt-dev libssl-dev libsqlite3-dev
   # tests: GoogleTest, real package managers for fixtures, Python stubs for the API example
-  libgtest-dev libgmock-dev rpm dpkg-dev python3 python3-grpcio python3-protobuf
+  libgtest-dev libgmock-dev rpm db5.3-util sqlite3 dpkg-dev python3 python3-grpcio python3-protobuf
   # benchmarks
   libbenchmark-dev time
 )
