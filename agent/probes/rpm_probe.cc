@@ -73,9 +73,17 @@ std::string DirOf(std::string_view path) {
   return std::string(slash == 0 ? path.substr(0, 1) : path.substr(0, slash));
 }
 
-std::string FirstLine(std::string_view text) {
+constexpr std::string_view kChildDbPath = "/proc/self/fd/3";
+
+// One line of rpm's stderr for a person: the descriptor path rpm saw becomes the folder inside the root.
+std::string RpmSaid(std::string_view text, std::string_view db_dir) {
   const size_t nl = text.find('\n');
-  return std::string(nl == std::string_view::npos ? text : text.substr(0, nl));
+  std::string line(nl == std::string_view::npos ? text : text.substr(0, nl));
+  for (size_t at = line.find(kChildDbPath); at != std::string::npos; at = line.find(kChildDbPath, at)) {
+    line.replace(at, kChildDbPath.size(), db_dir);
+    at += db_dir.size();
+  }
+  return line;
 }
 
 // SQLite URI paths: everything outside the unreserved set is %-escaped, so '?', '#' and '%' in a root path stay
@@ -335,7 +343,7 @@ Status ReadRpmCommand(const RpmDbLocation& db, const RpmProbeOptions& options, s
                                          "--define",
                                          std::string("_db_backend ") + RpmBackend(db.format),
                                          "--dbpath",
-                                         "/proc/self/fd/3",
+                                         std::string(kChildDbPath),
                                          "-qa",
                                          "--queryformat",
                                          std::string(kQueryFormat)};
@@ -357,7 +365,7 @@ Status ReadRpmCommand(const RpmDbLocation& db, const RpmProbeOptions& options, s
     return Status::IoError(what + ": rpm " +
                            (run->signal != 0 ? "killed by signal " + std::to_string(run->signal)
                                              : "exited with status " + std::to_string(run->exit_code)) +
-                           (run->err.empty() ? "" : ": " + FirstLine(run->err)));
+                           (run->err.empty() ? "" : ": " + RpmSaid(run->err, DirOf(db.inside))));
   }
 
   std::string_view out = run->out;
@@ -419,12 +427,12 @@ Status ReadRpmCommand(const RpmDbLocation& db, const RpmProbeOptions& options, s
     const std::string_view line = err.substr(0, nl);
     err = nl == std::string_view::npos ? std::string_view() : err.substr(nl + 1);
     if (line.rfind("error:", 0) == 0 || line.find("dummy database") != std::string_view::npos) {
-      first_error = std::string(line);
+      first_error = RpmSaid(line, DirOf(db.inside));
     }
   }
   if (!first_error.empty()) return Status::IoError(what + ": rpm reported: " + first_error);
   if (result->items == 0 && !run->err.empty()) {
-    return Status::IoError(what + ": rpm listed no packages and said: " + FirstLine(run->err));
+    return Status::IoError(what + ": rpm listed no packages and said: " + RpmSaid(run->err, DirOf(db.inside)));
   }
   if (malformed > 0) {
     return Status::IoError(what + ": " + std::to_string(malformed) + " of " + std::to_string(result->items) +
