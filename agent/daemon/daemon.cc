@@ -354,22 +354,26 @@ class Daemon {
     log_->info("event=welcomed last_stored_sequence={} local_sequence={} heartbeat_s={}", stored,
                store_->last_sequence(), heartbeat_interval_.count());
     if (stored > store_->last_sequence()) {
-      // The collector remembers more than this agent does (state folder lost or restored): continue above its
-      // number, and re-issue the newest snapshot there so the collector's latest is the truth.
+      // The collector remembers more than this agent does (state folder lost or restored, or another host with the
+      // same machine id): never issue a number at or below its own again.
       log_->warn("event=sequence_behind_collector local_sequence={} collector_sequence={}", store_->last_sequence(),
                  stored);
       if (Status status = store_->AdvanceSequence(stored); !status.ok()) {
         log_->error("event=advance_failed error=\"{}\"", status.message());
       }
-      if (store_->latest()) {
-        const v1::HostReport latest = store_->latest()->report();
-        StageAndSend(latest);
-      }
-    } else {
-      if (Status status = store_->Ack(stored); !status.ok()) {
-        log_->warn("event=ack_refused error=\"{}\"", status.message());
-      }
+    }
+    const auto& latest = store_->latest();
+    if (!latest) {
+      // Nothing staged yet: the first scan's report follows, numbered above `stored`.
+    } else if (latest->sequence() > stored) {
       for (const auto& report : store_->ReportsAfter(stored)) SendReport(report);
+    } else if (latest->sequence() < stored || latest->sequence() > store_->acked_sequence()) {
+      // What the collector holds at `stored` is not known to be this snapshot: a lost state folder restarts numbers
+      // that the collector already has with other content. Re-issue the snapshot above it. If it was ours after all
+      // (its ack got lost), the collector merely sees the same snapshot again.
+      log_->info("event=reissue_latest sequence={} collector_sequence={}", latest->sequence(), stored);
+      const v1::HostReport snapshot = latest->report();
+      StageAndSend(snapshot);
     }
     ArmHeartbeat();
   }

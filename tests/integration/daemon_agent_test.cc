@@ -204,6 +204,20 @@ TEST_F(DaemonAgentTest, LostStateFolderContinuesAboveCollectorSequence) {
   EXPECT_NE(ReadFile(state() / "state").find("sequence 42\n"), std::string::npos);
 }
 
+TEST_F(DaemonAgentTest, LostStateFolderNeverReusesCollectorsNumber) {
+  // The collector holds sequence 1 from this host's previous life. A fresh state folder numbers its first snapshot
+  // 1 as well (when the scan ends before the Welcome) or 2 (after): either way what the collector receives is 2.
+  CollectorServer server;
+  TestCollector& collector = server.collector();
+  collector.set_last_stored_override(1);
+  auto agent = StartAgent(server.address(), state());
+  auto report = WaitForReports(collector, 1);
+  ASSERT_TRUE(report) << agent->Log();
+  EXPECT_EQ(report->sequence(), 2u);
+  EXPECT_EQ(report->report().verdict(), v1::VERDICT_INSTALLED);
+  EXPECT_EQ(agent->Stop(), 0);
+}
+
 TEST_F(DaemonAgentTest, FileChangesTriggerReportsWithinSeconds) {
   CollectorServer server;
   TestCollector& collector = server.collector();
