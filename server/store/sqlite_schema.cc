@@ -14,28 +14,36 @@ const std::vector<const char*>& Migrations() {
       // 1: first schema.
       R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE hosts(
+CREATE TABLE hosts(                   -- current state, small rows: what lists and filters read
   id INTEGER PRIMARY KEY,
   host_id TEXT NOT NULL UNIQUE,
   hostname TEXT NOT NULL,
   os_id TEXT NOT NULL,
   os_version TEXT NOT NULL,
+  os_name TEXT NOT NULL,
+  os_pretty TEXT NOT NULL,
   verdict INTEGER NOT NULL,           -- current, STALE included
   reported_verdict INTEGER NOT NULL,  -- as last reported
-  verdict_order INTEGER NOT NULL,     -- 10 - VerdictRank(verdict): ascending is strongest first
+  verdict_order INTEGER NOT NULL,     -- 10 - VerdictRank(verdict): ascending is strongest first; filters use it
   products TEXT NOT NULL,             -- product ids, strongest first, space separated
+  labels TEXT NOT NULL,               -- newline separated, sorted
   first_seen INTEGER NOT NULL,
   last_seen INTEGER NOT NULL,
   last_report INTEGER NOT NULL,
   last_sequence INTEGER NOT NULL,
-  agent_version TEXT NOT NULL,
+  agent_version TEXT NOT NULL
+);
+-- The ordering indexes carry the filter columns that do not change on every report, so a page scan rejects
+-- non-matching hosts from the index alone.
+CREATE INDEX hosts_by_hostname ON hosts(hostname, host_id, verdict_order, os_id, os_version);
+CREATE INDEX hosts_by_last_seen ON hosts(last_seen, host_id);
+CREATE INDEX hosts_by_verdict ON hosts(verdict_order, hostname, host_id, os_id, os_version);
+CREATE INDEX hosts_by_os ON hosts(os_id, os_version, verdict_order);
+CREATE TABLE host_docs(               -- what only GetHost reads
+  host INTEGER PRIMARY KEY,
   facts BLOB NOT NULL,                -- HostFacts
   report BLOB NOT NULL                -- the last HostReport
 );
-CREATE INDEX hosts_by_hostname ON hosts(hostname, host_id);
-CREATE INDEX hosts_by_last_seen ON hosts(last_seen, host_id);
-CREATE INDEX hosts_by_verdict ON hosts(verdict_order, hostname, host_id);
-CREATE INDEX hosts_by_os ON hosts(os_id, os_version);
 CREATE TABLE host_products(
   host INTEGER NOT NULL, product_id TEXT NOT NULL, state INTEGER NOT NULL, version TEXT NOT NULL,
   name TEXT NOT NULL, PRIMARY KEY(host, product_id)) WITHOUT ROWID;

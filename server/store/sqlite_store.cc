@@ -3,6 +3,8 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <pthread.h>
+
 #include <ctime>
 #include <future>
 #include <map>
@@ -34,6 +36,8 @@ namespace {
 constexpr int kCounterVerdict = 0;
 constexpr int kCounterProduct = 1;
 constexpr int kCounterOs = 2;
+constexpr int kCounterLabel = 3;       // hosts with a label: a selectivity estimate for the query planner
+constexpr int kCounterProductAny = 4;  // hosts with a finding of a product in any state: the same
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 
@@ -162,7 +166,10 @@ struct HostRow {
   std::string os_version;
   Micros first_seen = 0;
   Micros last_seen = 0;
-  std::string facts;
+  std::string labels;
+  std::string os_name;
+  std::string os_pretty;
+  std::string agent_version;
 };
 
 class SqliteStore::Txn {
@@ -176,17 +183,24 @@ class SqliteStore::Txn {
     } all[] = {
         {&find_host,
          "SELECT id, last_sequence, verdict, reported_verdict, hostname, os_id, os_version, first_seen, last_seen, "
-         "facts FROM hosts WHERE host_id = ?"},
+         "labels, os_name, os_pretty, agent_version FROM hosts WHERE host_id = ?"},
         {&insert_host,
-         "INSERT INTO hosts(host_id, hostname, os_id, os_version, verdict, reported_verdict, verdict_order, "
-         "products, first_seen, last_seen, last_report, last_sequence, agent_version, facts, report) "
-         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+         "INSERT INTO hosts(hostname, os_id, os_version, os_name, os_pretty, verdict, reported_verdict, "
+         "verdict_order, products, labels, last_seen, last_report, last_sequence, agent_version, host_id, "
+         "first_seen) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
         {&update_host,
-         "UPDATE hosts SET hostname=?, os_id=?, os_version=?, verdict=?, reported_verdict=?, verdict_order=?, "
-         "products=?, last_seen=?, last_report=?, last_sequence=?, agent_version=?, facts=?, report=? WHERE id=?"},
+         "UPDATE hosts SET hostname=?, os_id=?, os_version=?, os_name=?, os_pretty=?, verdict=?, "
+         "reported_verdict=?, verdict_order=?, products=?, labels=?, last_seen=?, last_report=?, last_sequence=?, "
+         "agent_version=? WHERE id=?"},
+        {&update_host_light,
+         "UPDATE hosts SET last_seen=?, last_report=?, last_sequence=? WHERE id=?"},
+        {&upsert_doc, "INSERT OR REPLACE INTO host_docs(host, facts, report) VALUES(?,?,?)"},
+        {&find_seen, "SELECT 1 FROM product_seen WHERE host=? AND product_id=?"},
+        {&savepoint, "SAVEPOINT op"},
+        {&release, "RELEASE op"},
+        {&rollback_to, "ROLLBACK TO op"},
         {&touch_host, "UPDATE hosts SET last_seen=?, verdict=?, verdict_order=? WHERE id=?"},
         {&load_products, "SELECT product_id, state, version, name FROM host_products WHERE host=?"},
-        {&load_seen, "SELECT product_id FROM product_seen WHERE host=?"},
         {&upsert_product,
          "INSERT OR REPLACE INTO host_products(host, product_id, state, version, name) VALUES(?,?,?,?,?)"},
         {&delete_product, "DELETE FROM host_products WHERE host=? AND product_id=?"},
@@ -233,7 +247,10 @@ class SqliteStore::Txn {
       h.os_version = find_host.Text(6);
       h.first_seen = find_host.Int(7);
       h.last_seen = find_host.Int(8);
-      h.facts = find_host.Blob(9);
+      h.labels = find_host.Text(9);
+      h.os_name = find_host.Text(10);
+      h.os_pretty = find_host.Text(11);
+      h.agent_version = find_host.Text(12);
       out = std::move(h);
     }
     find_host.Reset();
@@ -254,22 +271,6 @@ class SqliteStore::Txn {
                                                  load_products.Text(2), load_products.Text(3)};
     }
     load_products.Reset();
-    return out;
-  }
-
-  Result<std::set<std::string>> LoadSeen(int64_t host) {
-    std::set<std::string> out;
-    load_seen.Bind(1, host);
-    for (;;) {
-      auto row = load_seen.Step();
-      if (!row.ok()) {
-        load_seen.Reset();
-        return row.status();
-      }
-      if (!*row) break;
-      out.insert(load_seen.Text(0));
-    }
-    load_seen.Reset();
     return out;
   }
 
@@ -327,14 +328,42 @@ class SqliteStore::Txn {
     return Status::Ok();
   }
 
-  Stmt find_host, insert_host, update_host, touch_host, load_products, load_seen, upsert_product, delete_product,
-      insert_seen, delete_labels, insert_label, insert_event, insert_verdict_log, upsert_counter, upsert_trend;
+  Result<bool> Seen(int64_t host, const std::string& product) {
+    find_seen.Bind(1, host).Bind(2, std::string_view(product));
+    auto row = find_seen.Step();
+    find_seen.Reset();
+    return row;
+  }
+
+  Stmt find_host, insert_host, update_host, update_host_light, upsert_doc, find_seen, touch_host, load_products,
+      upsert_product, delete_product, insert_seen, delete_labels, insert_label, insert_event,
+      insert_verdict_log, upsert_counter, upsert_trend, savepoint, release, rollback_to;
 
  private:
   std::unique_ptr<Db> db_;
 };
 
 namespace {
+
+std::string JoinLabels(const std::set<std::string>& labels) {
+  std::string out;
+  for (const auto& l : labels) {
+    if (!out.empty()) out.push_back('\n');
+    out += l;
+  }
+  return out;
+}
+
+bool SameProducts(const ProductMap& a, const ProductMap& b) {
+  if (a.size() != b.size()) return false;
+  for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
+    if (ia->first != ib->first || ia->second.state != ib->second.state || ia->second.version != ib->second.version ||
+        ia->second.name != ib->second.name) {
+      return false;
+    }
+  }
+  return true;
+}
 
 Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn& in, IngestOutcome* out) {
   const v1::HostFacts& facts = in.report.has_host() ? in.report.host() : in.host;
@@ -361,16 +390,20 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
   }
 
   ProductMap before;
-  std::set<std::string> seen;
-  v1::HostFacts old_facts;
   if (row) {
     KS_ASSIGN_OR_RETURN(loaded, t.LoadProducts(row->id));
     before = std::move(loaded);
-    KS_ASSIGN_OR_RETURN(loaded_seen, t.LoadSeen(row->id));
-    seen = std::move(loaded_seen);
-    old_facts.ParseFromString(row->facts);
   }
   const ProductMap after = ProductsOf(in.report);
+  // Whether a product was ever seen matters only for one that is absent now: DETECTED or REAPPEARED.
+  std::set<std::string> seen;
+  if (row) {
+    for (const auto& [pid, st] : after) {
+      if (before.count(pid) != 0) continue;
+      KS_ASSIGN_OR_RETURN(was_seen, t.Seen(row->id, pid));
+      if (was_seen) seen.insert(pid);
+    }
+  }
   std::vector<v1::Event> events;
   if (row && row->verdict == v1::VERDICT_STALE) {
     v1::Event back;
@@ -382,47 +415,61 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
   const v1::Verdict verdict = in.report.verdict();
   const int64_t order = 10 - VerdictRank(verdict);
   const std::string products = JoinProducts(ProductsStrongestFirst(after));
-  const std::string facts_blob = facts.SerializeAsString();
-  const std::string report_blob = in.report.SerializeAsString();
+  const std::string labels = JoinLabels(std::set<std::string>(facts.labels().begin(), facts.labels().end()));
   const Micros last_seen = row ? std::max(row->last_seen, in.receive_time) : in.receive_time;
   const auto seq = static_cast<int64_t>(in.sequence);
+  const auto& os = facts.os();
   int64_t id = 0;
   if (row) {
     id = row->id;
-    t.update_host.Bind(1, std::string_view(facts.hostname()))
-        .Bind(2, std::string_view(facts.os().id()))
-        .Bind(3, std::string_view(facts.os().version_id()))
-        .Bind(4, static_cast<int64_t>(verdict))
-        .Bind(5, static_cast<int64_t>(verdict))
-        .Bind(6, order)
-        .Bind(7, std::string_view(products))
-        .Bind(8, last_seen)
-        .Bind(9, in.receive_time)
-        .Bind(10, seq)
-        .Bind(11, std::string_view(in.report.agent_version()))
-        .BindBlob(12, facts_blob)
-        .BindBlob(13, report_blob)
-        .Bind(14, id);
-    KS_RETURN_IF_ERROR(t.update_host.Run());
+    // The common report: nothing but time and sequence changed. Touch only what moved.
+    const bool light = verdict == row->verdict && verdict == row->reported && SameProducts(before, after) &&
+                       labels == row->labels && facts.hostname() == row->hostname && os.id() == row->os_id &&
+                       os.version_id() == row->os_version && os.name() == row->os_name &&
+                       os.pretty_name() == row->os_pretty && in.report.agent_version() == row->agent_version;
+    if (light) {
+      t.update_host_light.Bind(1, last_seen).Bind(2, in.receive_time).Bind(3, seq).Bind(4, id);
+      KS_RETURN_IF_ERROR(t.update_host_light.Run());
+    } else {
+      t.update_host.Bind(1, std::string_view(facts.hostname()))
+          .Bind(2, std::string_view(os.id()))
+          .Bind(3, std::string_view(os.version_id()))
+          .Bind(4, std::string_view(os.name()))
+          .Bind(5, std::string_view(os.pretty_name()))
+          .Bind(6, static_cast<int64_t>(verdict))
+          .Bind(7, static_cast<int64_t>(verdict))
+          .Bind(8, order)
+          .Bind(9, std::string_view(products))
+          .Bind(10, std::string_view(labels))
+          .Bind(11, last_seen)
+          .Bind(12, in.receive_time)
+          .Bind(13, seq)
+          .Bind(14, std::string_view(in.report.agent_version()))
+          .Bind(15, id);
+      KS_RETURN_IF_ERROR(t.update_host.Run());
+    }
   } else {
-    t.insert_host.Bind(1, std::string_view(host_id))
-        .Bind(2, std::string_view(facts.hostname()))
-        .Bind(3, std::string_view(facts.os().id()))
-        .Bind(4, std::string_view(facts.os().version_id()))
-        .Bind(5, static_cast<int64_t>(verdict))
+    t.insert_host.Bind(1, std::string_view(facts.hostname()))
+        .Bind(2, std::string_view(os.id()))
+        .Bind(3, std::string_view(os.version_id()))
+        .Bind(4, std::string_view(os.name()))
+        .Bind(5, std::string_view(os.pretty_name()))
         .Bind(6, static_cast<int64_t>(verdict))
-        .Bind(7, order)
-        .Bind(8, std::string_view(products))
-        .Bind(9, in.receive_time)
-        .Bind(10, last_seen)
-        .Bind(11, in.receive_time)
-        .Bind(12, seq)
-        .Bind(13, std::string_view(in.report.agent_version()))
-        .BindBlob(14, facts_blob)
-        .BindBlob(15, report_blob);
+        .Bind(7, static_cast<int64_t>(verdict))
+        .Bind(8, order)
+        .Bind(9, std::string_view(products))
+        .Bind(10, std::string_view(labels))
+        .Bind(11, last_seen)
+        .Bind(12, in.receive_time)
+        .Bind(13, seq)
+        .Bind(14, std::string_view(in.report.agent_version()))
+        .Bind(15, std::string_view(host_id))
+        .Bind(16, in.receive_time);
     KS_RETURN_IF_ERROR(t.insert_host.Run());
     id = sqlite3_last_insert_rowid(t.db().get());
   }
+  t.upsert_doc.Bind(1, id).BindBlob(2, facts.SerializeAsString()).BindBlob(3, in.report.SerializeAsString());
+  KS_RETURN_IF_ERROR(t.upsert_doc.Run());
 
   for (const auto& [pid, st] : after) {
     auto it = before.find(pid);
@@ -435,7 +482,7 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
           .Bind(5, std::string_view(st.name));
       KS_RETURN_IF_ERROR(t.upsert_product.Run());
     }
-    if (seen.count(pid) == 0) {
+    if (it == before.end() && seen.count(pid) == 0) {
       t.insert_seen.Bind(1, id).Bind(2, std::string_view(pid));
       KS_RETURN_IF_ERROR(t.insert_seen.Run());
     }
@@ -446,14 +493,20 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
       KS_RETURN_IF_ERROR(t.delete_product.Run());
     }
   }
-  const std::set<std::string> old_labels(old_facts.labels().begin(), old_facts.labels().end());
-  const std::set<std::string> new_labels(facts.labels().begin(), facts.labels().end());
-  if (!row || old_labels != new_labels) {
+  if (!row || labels != row->labels) {
+    std::istringstream old_labels(row ? row->labels : std::string());
+    std::string old_label;
+    while (std::getline(old_labels, old_label)) {
+      if (!old_label.empty()) fx.Count(kCounterLabel, old_label, "", -1);
+    }
+    for (const auto& label : std::set<std::string>(facts.labels().begin(), facts.labels().end())) {
+      fx.Count(kCounterLabel, label, "", +1);
+    }
     if (row) {
       t.delete_labels.Bind(1, id);
       KS_RETURN_IF_ERROR(t.delete_labels.Run());
     }
-    for (const auto& label : new_labels) {
+    for (const auto& label : facts.labels()) {
       t.insert_label.Bind(1, id).Bind(2, std::string_view(label));
       KS_RETURN_IF_ERROR(t.insert_label.Run());
     }
@@ -462,25 +515,28 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
   // Aggregates.
   KS_RETURN_IF_ERROR(
       t.ChangeVerdict(host_id, in.receive_time, row ? row->verdict : v1::VERDICT_UNSPECIFIED, verdict, fx));
-  const std::string new_os = OsKey(facts.os().id(), facts.os().version_id());
+  const std::string new_os = OsKey(os.id(), os.version_id());
   if (!row) {
-    fx.Count(kCounterOs, new_os, OsLabel(facts.os()), +1);
+    fx.Count(kCounterOs, new_os, OsLabel(os), +1);
   } else {
     const std::string old_os = OsKey(row->os_id, row->os_version);
     if (old_os != new_os) {
       fx.Count(kCounterOs, old_os, "", -1);
-      fx.Count(kCounterOs, new_os, OsLabel(facts.os()), +1);
+      fx.Count(kCounterOs, new_os, OsLabel(os), +1);
     }
   }
-  std::set<std::string> ids;
-  for (const auto& [pid, st] : before) ids.insert(pid);
-  for (const auto& [pid, st] : after) ids.insert(pid);
-  for (const auto& pid : ids) {
-    auto b = before.find(pid);
-    auto a = after.find(pid);
-    const bool was = b != before.end() && Present(b->second.state);
-    const bool is = a != after.end() && Present(a->second.state);
-    if (was != is) fx.Count(kCounterProduct, pid, is ? a->second.name : "", is ? +1 : -1);
+  if (!SameProducts(before, after)) {
+    std::set<std::string> ids;
+    for (const auto& [pid, st] : before) ids.insert(pid);
+    for (const auto& [pid, st] : after) ids.insert(pid);
+    for (const auto& pid : ids) {
+      auto b = before.find(pid);
+      auto a = after.find(pid);
+      const bool was = b != before.end() && Present(b->second.state);
+      const bool is = a != after.end() && Present(a->second.state);
+      if (was != is) fx.Count(kCounterProduct, pid, is ? a->second.name : "", is ? +1 : -1);
+      if ((b == before.end()) != (a == after.end())) fx.Count(kCounterProductAny, pid, "", a != after.end() ? 1 : -1);
+    }
   }
 
   for (auto& e : events) {
@@ -597,6 +653,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
     put->BindBlob(1, key);
     KS_RETURN_IF_ERROR(put->Run());
   }
+  // Planner statistics, sampled (analysis_limit) so this stays fast at a million hosts; refreshed by SweepStale
+  // as the fleet grows.
+  KS_RETURN_IF_ERROR((*db)->Exec("PRAGMA analysis_limit = 1000; ANALYZE"));
   auto txn = std::make_unique<Txn>(std::move(*db));
   KS_RETURN_IF_ERROR(txn->Prepare());
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(options), std::move(txn), std::move(key)));
@@ -604,7 +663,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
 
 SqliteStore::SqliteStore(SqliteStoreOptions options, std::unique_ptr<Txn> writer, std::string token_key)
     : options_(std::move(options)), tokens_(std::move(token_key)), writer_(std::move(writer)) {
-  writer_thread_ = std::thread([this] { WriterLoop(); });
+  writer_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "ksweep-writer");
+    WriterLoop();
+  });
 }
 
 SqliteStore::~SqliteStore() { (void)Close(); }
@@ -660,7 +722,7 @@ void SqliteStore::RunBatch(std::vector<Op>& batch) {
   if (failed.ok()) {
     for (size_t i = 0; i < batch.size(); ++i) {
       // One savepoint per write: a refused report rolls back alone, the rest of the batch still commits.
-      failed = db.Exec("SAVEPOINT op");
+      failed = writer_->savepoint.Run();
       if (!failed.ok()) break;
       Effects fx;
       Status s;
@@ -671,10 +733,10 @@ void SqliteStore::RunBatch(std::vector<Op>& batch) {
       }
       if (s.ok()) {
         all.Merge(std::move(fx));
-        failed = db.Exec("RELEASE op");
       } else {
-        failed = db.Exec("ROLLBACK TO op; RELEASE op");
+        failed = writer_->rollback_to.Run();
       }
+      if (failed.ok()) failed = writer_->release.Run();
       if (!failed.ok()) break;
       results[i] = std::move(s);
     }
@@ -795,7 +857,7 @@ Result<std::vector<v1::Event>> SqliteStore::SweepStale(Micros now) {
       KS_RETURN_IF_ERROR(t.AddEvent(std::move(e), now, 0, fx));
     }
     if (options_.expire_after > 0) {
-      std::string sql = "SELECT id, host_id, verdict, os_id, os_version FROM hosts WHERE last_seen < ?";
+      std::string sql = "SELECT id, host_id, verdict, os_id, os_version, labels FROM hosts WHERE last_seen < ?";
       if (!options_.expire_label.empty()) {
         sql += " AND id IN (SELECT host FROM host_labels WHERE label = ?)";
       }
@@ -804,6 +866,7 @@ Result<std::vector<v1::Event>> SqliteStore::SweepStale(Micros now) {
         std::string host_id;
         v1::Verdict verdict;
         std::string os;
+        std::string labels;
       };
       std::vector<Expired> expired;
       {
@@ -813,18 +876,26 @@ Result<std::vector<v1::Event>> SqliteStore::SweepStale(Micros now) {
         for (;;) {
           KS_ASSIGN_OR_RETURN(row, q.Step());
           if (!row) break;
-          expired.push_back({q.Int(0), q.Text(1), static_cast<v1::Verdict>(q.Int(2)), OsKey(q.Text(3), q.Text(4))});
+          expired.push_back(
+              {q.Int(0), q.Text(1), static_cast<v1::Verdict>(q.Int(2)), OsKey(q.Text(3), q.Text(4)), q.Text(5)});
         }
       }
       for (const auto& h : expired) {
         KS_ASSIGN_OR_RETURN(products, t.LoadProducts(h.id));
         for (const auto& [pid, st] : products) {
           if (Present(st.state)) fx.Count(kCounterProduct, pid, "", -1);
+          fx.Count(kCounterProductAny, pid, "", -1);
         }
         fx.Count(kCounterOs, h.os, "", -1);
+        std::istringstream labels(h.labels);
+        std::string label;
+        while (std::getline(labels, label)) {
+          if (!label.empty()) fx.Count(kCounterLabel, label, "", -1);
+        }
         KS_RETURN_IF_ERROR(t.ChangeVerdict(h.host_id, now, h.verdict, v1::VERDICT_UNSPECIFIED, fx));
         for (const char* del : {"DELETE FROM host_products WHERE host = ?", "DELETE FROM host_labels WHERE host = ?",
-                                "DELETE FROM product_seen WHERE host = ?", "DELETE FROM hosts WHERE id = ?"}) {
+                                "DELETE FROM product_seen WHERE host = ?", "DELETE FROM host_docs WHERE host = ?",
+                                "DELETE FROM hosts WHERE id = ?"}) {
           KS_ASSIGN_OR_RETURN(d, Stmt::Prepare(t.db(), del));
           d.Bind(1, h.id);
           KS_RETURN_IF_ERROR(d.Run());
@@ -835,6 +906,15 @@ Result<std::vector<v1::Event>> SqliteStore::SweepStale(Micros now) {
       }
     }
     events.assign(fx.events.begin() + static_cast<std::ptrdiff_t>(first), fx.events.end());
+    // Fresh planner statistics whenever the fleet size moved by a quarter since the last look.
+    KS_ASSIGN_OR_RETURN(count, Stmt::Prepare(t.db(), "SELECT count(*) FROM hosts"));
+    KS_ASSIGN_OR_RETURN(has_count, count.Step());
+    const int64_t hosts = has_count ? count.Int(0) : 0;
+    if (analyzed_hosts_ < 0 || hosts > analyzed_hosts_ + analyzed_hosts_ / 4 + 100 ||
+        hosts < analyzed_hosts_ - analyzed_hosts_ / 4 - 100) {
+      KS_RETURN_IF_ERROR(t.db().Exec("ANALYZE"));
+      analyzed_hosts_ = hosts;
+    }
     return Status::Ok();
   });
   if (!s.ok()) return s;
@@ -855,7 +935,7 @@ Result<uint64_t> SqliteStore::LastSequence(const std::string& host_id) {
 Result<v1::Summary> SqliteStore::GetSummary() {
   KS_ASSIGN_OR_RETURN(reader, Reader());
   KS_ASSIGN_OR_RETURN(q, Stmt::Prepare(reader.db(),
-                                       "SELECT kind, key, label, hosts FROM counters WHERE hosts <> 0 "
+                                       "SELECT kind, key, label, hosts FROM counters WHERE kind IN (0, 1, 2) AND hosts <> 0 "
                                        "ORDER BY kind, hosts DESC, key"));
   v1::Summary out;
   std::map<std::string, int64_t> verdicts;
@@ -892,17 +972,128 @@ Result<v1::Summary> SqliteStore::GetSummary() {
 
 namespace {
 
-void BuildWhere(const HostQuery& query, std::string* sql, std::vector<Param>* params) {
+// Where a host query starts. SQLite's planner, left alone, likes to drive from an IN (subquery) even when that
+// subquery selects a third of the fleet; with a million hosts the choice is the whole cost, so it is made here from
+// the aggregate counters (exact per verdict, OS, label and product) and forced with INDEXED BY / CROSS JOIN.
+enum class Drive { kAuto, kOrder, kVerdict, kOs, kProduct, kLabel };
+
+// Exact matches below this: read them all from the most selective index and sort. Above it: walk the order index
+// and filter, which reads about page_size * fleet / matches index entries.
+constexpr int64_t kSortLimit = 2000;
+
+struct Plan {
+  Drive drive = Drive::kAuto;
+  size_t drive_item = 0;  // which verdict set / os / product / label drives
+};
+
+struct Estimates {
+  std::map<std::pair<int, std::string>, int64_t> counts;
+  int64_t Get(int kind, const std::string& key) const {
+    auto it = counts.find({kind, key});
+    return it == counts.end() ? 0 : it->second;
+  }
+  int64_t Verdicts(const std::vector<v1::Verdict>& set) const {
+    int64_t n = 0;
+    for (auto v : set) n += Get(kCounterVerdict, VerdictName(v));
+    return n;
+  }
+  int64_t Os(const OsCondition& os) const {
+    if (!os.version_id.empty()) return Get(kCounterOs, OsKey(os.id, os.version_id));
+    int64_t n = 0;
+    for (const auto& [k, v] : counts) {
+      if (k.first == kCounterOs && (k.second == os.id || k.second.rfind(os.id + " ", 0) == 0)) n += v;
+    }
+    return n;
+  }
+};
+
+Result<Estimates> LoadEstimates(Db& db) {
+  auto q = Stmt::Prepare(db, "SELECT kind, key, hosts FROM counters WHERE kind IN (0, 2, 3, 4)");
+  if (!q.ok()) return q.status();
+  Estimates e;
+  for (;;) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    e.counts[{static_cast<int>(q->Int(0)), q->Text(1)}] = q->Int(2);
+  }
+  return e;
+}
+
+// The most selective condition that has an index of its own, or kAuto when none has.
+Plan ChoosePlan(const HostQuery& query, const Estimates& est) {
+  Plan best;
+  int64_t best_n = -1;
+  auto consider = [&](Drive d, size_t item, int64_t n) {
+    if (best_n < 0 || n < best_n) {
+      best = {d, item};
+      best_n = n;
+    }
+  };
+  for (size_t i = 0; i < query.verdict_sets.size(); ++i) consider(Drive::kVerdict, i, est.Verdicts(query.verdict_sets[i]));
+  for (size_t i = 0; i < query.os.size(); ++i) consider(Drive::kOs, i, est.Os(query.os[i]));
+  for (size_t i = 0; i < query.products.size(); ++i) {
+    if (!query.products[i].product_id.empty()) {
+      consider(Drive::kProduct, i, est.Get(kCounterProductAny, query.products[i].product_id));
+    }
+  }
+  for (size_t i = 0; i < query.labels.size(); ++i) consider(Drive::kLabel, i, est.Get(kCounterLabel, query.labels[i]));
+  // A literal hostname prefix or a last_seen range narrows by an index too, by an amount the counters cannot tell:
+  // SQLite judges those.
+  if (!query.hostname_globs.empty() || query.seen_after || query.seen_before) {
+    if (best_n > kSortLimit) best = {};
+  }
+  return best;
+}
+
+const char* OrderIndex(v1::HostOrder order) {
+  switch (order) {
+    case v1::HOST_ORDER_LAST_SEEN: return "hosts_by_last_seen";
+    case v1::HOST_ORDER_VERDICT: return "hosts_by_verdict";
+    default: return "hosts_by_hostname";
+  }
+}
+
+// FROM and WHERE for `query` driven as `plan` says (kOrder: by the index of `order`).
+void BuildQuery(const HostQuery& query, const Plan& plan, v1::HostOrder order, std::string* sql,
+                std::vector<Param>* params) {
   std::vector<std::string> terms;
+  std::vector<Param> from_params;
+  switch (plan.drive) {
+    case Drive::kAuto: *sql += " FROM hosts h"; break;
+    case Drive::kOrder: *sql += std::string(" FROM hosts h INDEXED BY ") + OrderIndex(order); break;
+    case Drive::kVerdict: *sql += " FROM hosts h INDEXED BY hosts_by_verdict"; break;
+    case Drive::kOs: *sql += " FROM hosts h INDEXED BY hosts_by_os"; break;
+    case Drive::kProduct: {
+      const auto& p = query.products[plan.drive_item];
+      *sql += " FROM host_products dp CROSS JOIN hosts h ON h.id = dp.host";
+      terms.push_back("dp.product_id = ?");
+      from_params.emplace_back(p.product_id);
+      if (!p.version.empty()) {
+        terms.push_back("dp.version = ?");
+        from_params.emplace_back(p.version);
+      }
+      break;
+    }
+    case Drive::kLabel:
+      *sql += " FROM host_labels dl CROSS JOIN hosts h ON h.id = dl.host";
+      terms.push_back("dl.label = ?");
+      from_params.emplace_back(query.labels[plan.drive_item]);
+      break;
+  }
+  for (auto& p : from_params) params->push_back(std::move(p));
   for (const auto& set : query.verdict_sets) {
-    std::string t = "h.verdict IN (";
+    // verdict_order stands for the verdict one to one, and the ordering indexes carry it.
+    std::string t = "h.verdict_order IN (";
     for (size_t i = 0; i < set.size(); ++i) {
       t += i == 0 ? "?" : ",?";
-      params->push_back(static_cast<int64_t>(set[i]));
+      params->push_back(static_cast<int64_t>(10 - VerdictRank(set[i])));
     }
     terms.push_back(t + ")");
   }
-  for (const auto& p : query.products) {
+  for (size_t i = 0; i < query.products.size(); ++i) {
+    if (plan.drive == Drive::kProduct && i == plan.drive_item) continue;
+    const auto& p = query.products[i];
     std::string t = "EXISTS (SELECT 1 FROM host_products p WHERE p.host = h.id";
     if (!p.product_id.empty()) {
       t += " AND p.product_id = ?";
@@ -927,9 +1118,10 @@ void BuildWhere(const HostQuery& query, std::string* sql, std::vector<Param>* pa
     terms.push_back("h.hostname GLOB ?");
     params->push_back(g);
   }
-  for (const auto& l : query.labels) {
+  for (size_t i = 0; i < query.labels.size(); ++i) {
+    if (plan.drive == Drive::kLabel && i == plan.drive_item) continue;
     terms.push_back("EXISTS (SELECT 1 FROM host_labels l WHERE l.host = h.id AND l.label = ?)");
-    params->push_back(l);
+    params->push_back(query.labels[i]);
   }
   if (query.seen_after) {
     terms.push_back("h.last_seen >= ?");
@@ -945,8 +1137,8 @@ void BuildWhere(const HostQuery& query, std::string* sql, std::vector<Param>* pa
   }
 }
 
+// Columns: kSummaryColumns.
 void FillSummary(Stmt& q, v1::HostSummary* s) {
-  // Columns: host_id, hostname, verdict, products, first_seen, last_seen, agent_version, last_sequence, facts
   s->set_host_id(q.Text(0));
   s->set_hostname(q.Text(1));
   s->set_verdict(static_cast<v1::Verdict>(q.Int(2)));
@@ -955,16 +1147,23 @@ void FillSummary(Stmt& q, v1::HostSummary* s) {
   *s->mutable_last_seen() = Ts(q.Int(5));
   s->set_agent_version(q.Text(6));
   s->set_last_sequence(static_cast<uint64_t>(q.Int(7)));
-  v1::HostFacts facts;
-  if (facts.ParseFromString(q.Blob(8))) {
-    *s->mutable_os() = facts.os();
-    for (const auto& l : facts.labels()) s->add_labels(l);
+  auto* os = s->mutable_os();
+  os->set_id(q.Text(8));
+  os->set_version_id(q.Text(9));
+  os->set_name(q.Text(10));
+  os->set_pretty_name(q.Text(11));
+  std::istringstream labels(q.Text(12));
+  std::string label;
+  while (std::getline(labels, label)) {
+    if (!label.empty()) s->add_labels(label);
   }
 }
 
 constexpr char kSummaryColumns[] =
     "h.host_id, h.hostname, h.verdict, h.products, h.first_seen, h.last_seen, h.agent_version, h.last_sequence, "
-    "h.facts, h.verdict_order";
+    "h.os_id, h.os_version, h.os_name, h.os_pretty, h.labels, h.verdict_order, h.id";
+constexpr int kColVerdictOrder = 13;
+constexpr int kColId = 14;
 
 }  // namespace
 
@@ -987,10 +1186,6 @@ Result<v1::ListHostsResponse> SqliteStore::ListHosts(const HostQuery& query, v1:
     total = t;
   }
 
-  std::string where;
-  std::vector<Param> params;
-  BuildWhere(query, &where, &params);
-
   KS_ASSIGN_OR_RETURN(reader, Reader());
   Db& db = reader.db();
   // One snapshot for the count and the page.
@@ -1000,49 +1195,51 @@ Result<v1::ListHostsResponse> SqliteStore::ListHosts(const HostQuery& query, v1:
     ~EndRead() { (void)db.Exec("COMMIT"); }
   } end_read{db};
 
+  KS_ASSIGN_OR_RETURN(est, LoadEstimates(db));
+  const Plan count_plan = ChoosePlan(query, est);
   if (total < 0) {
-    bool from_counters = false;
-    if (query.empty() || (query.verdict_sets.size() == 1 && query.products.empty() && query.os.empty() &&
-                          query.hostname_globs.empty() && query.labels.empty() && !query.seen_after &&
-                          !query.seen_before)) {
-      // Answerable from the aggregate counters: no scan of a million rows for the common question.
-      std::set<std::string> wanted;
-      if (!query.empty()) {
-        for (auto v : query.verdict_sets[0]) wanted.insert(VerdictName(v));
-      }
-      KS_ASSIGN_OR_RETURN(c, Stmt::Prepare(db, "SELECT key, hosts FROM counters WHERE kind = 0"));
+    if (query.empty()) {
       total = 0;
-      for (;;) {
-        KS_ASSIGN_OR_RETURN(row, c.Step());
-        if (!row) break;
-        if (wanted.empty() || wanted.count(c.Text(0)) != 0) total += c.Int(1);
+      for (const auto& [k, v] : est.counts) {
+        if (k.first == kCounterVerdict) total += v;
       }
-      from_counters = true;
-    }
-    if (!from_counters) {
-      KS_ASSIGN_OR_RETURN(c, Stmt::Prepare(db, "SELECT count(*) FROM hosts h" + where));
-      BindAll(c, params);
+    } else if (query.verdict_sets.size() == 1 && query.products.empty() && query.os.empty() &&
+               query.hostname_globs.empty() && query.labels.empty() && !query.seen_after && !query.seen_before) {
+      total = est.Verdicts(query.verdict_sets[0]);  // exact: the counters are kept in the same transactions
+    } else {
+      std::string count_sql = "SELECT count(*)";
+      std::vector<Param> count_params;
+      BuildQuery(query, count_plan, order, &count_sql, &count_params);
+      KS_ASSIGN_OR_RETURN(c, Stmt::Prepare(db, count_sql));
+      BindAll(c, count_params);
       KS_ASSIGN_OR_RETURN(row, c.Step());
       total = row ? c.Int(0) : 0;
     }
   }
+  // Few matches: read them all from the selective index and sort. Many: walk the order index and filter.
+  const Plan page_plan =
+      (query.empty() || total > kSortLimit) ? Plan{Drive::kOrder, 0} : count_plan;
 
-  std::string sql = std::string("SELECT ") + kSummaryColumns + " FROM hosts h" + where;
-  std::string order_sql;
-  std::vector<Param> cursor_params;
+  std::string sql = std::string("SELECT ") + kSummaryColumns;
+  std::vector<Param> params;
+  BuildQuery(query, page_plan, order, &sql, &params);
   if (!cursor.empty()) {
-    const char* joiner = where.empty() ? " WHERE " : " AND ";
+    const char* joiner = sql.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ";
     if (order == v1::HOST_ORDER_HOSTNAME) {
       sql += std::string(joiner) + "(h.hostname, h.host_id) > (?, ?)";
-      cursor_params = {cursor[1], cursor[2]};
+      params.emplace_back(cursor[1]);
+      params.emplace_back(cursor[2]);
     } else if (order == v1::HOST_ORDER_LAST_SEEN) {
       KS_ASSIGN_OR_RETURN(seen, ParseInt(cursor[1]));
       sql += std::string(joiner) + "(h.last_seen, h.host_id) < (?, ?)";
-      cursor_params = {seen, cursor[2]};
+      params.emplace_back(seen);
+      params.emplace_back(cursor[2]);
     } else {
       KS_ASSIGN_OR_RETURN(rank, ParseInt(cursor[1]));
       sql += std::string(joiner) + "(h.verdict_order, h.hostname, h.host_id) > (?, ?, ?)";
-      cursor_params = {rank, cursor[2], cursor[3]};
+      params.emplace_back(rank);
+      params.emplace_back(cursor[2]);
+      params.emplace_back(cursor[3]);
     }
   }
   if (order == v1::HOST_ORDER_HOSTNAME) {
@@ -1053,7 +1250,6 @@ Result<v1::ListHostsResponse> SqliteStore::ListHosts(const HostQuery& query, v1:
     sql += " ORDER BY h.verdict_order, h.hostname, h.host_id";
   }
   sql += " LIMIT " + std::to_string(size + 1);
-  for (auto& p : cursor_params) params.push_back(std::move(p));
 
   KS_ASSIGN_OR_RETURN(q, Stmt::Prepare(db, sql));
   BindAll(q, params);
@@ -1074,16 +1270,16 @@ Result<v1::ListHostsResponse> SqliteStore::ListHosts(const HostQuery& query, v1:
     } else if (order == v1::HOST_ORDER_LAST_SEEN) {
       last = {std::to_string(total), std::to_string(q.Int(5)), s->host_id()};
     } else {
-      last = {std::to_string(total), std::to_string(q.Int(9)), s->hostname(), s->host_id()};
+      last = {std::to_string(total), std::to_string(q.Int(kColVerdictOrder)), s->hostname(), s->host_id()};
     }
   }
   return out;
 }
 
 Result<std::vector<std::string>> SqliteStore::SelectHostIds(const HostQuery& query, size_t limit) {
-  std::string sql = "SELECT h.host_id FROM hosts h";
+  std::string sql = "SELECT h.host_id";
   std::vector<Param> params;
-  BuildWhere(query, &sql, &params);
+  BuildQuery(query, Plan{}, v1::HOST_ORDER_HOSTNAME, &sql, &params);
   sql += " ORDER BY h.hostname, h.host_id LIMIT " + std::to_string(limit);
   KS_ASSIGN_OR_RETURN(reader, Reader());
   KS_ASSIGN_OR_RETURN(q, Stmt::Prepare(reader.db(), sql));
@@ -1151,15 +1347,16 @@ Result<v1::Host> SqliteStore::GetHost(const std::string& host, int history_limit
   } end_read{db};
   KS_ASSIGN_OR_RETURN(host_id, ResolveHostId(db, host));
   KS_ASSIGN_OR_RETURN(q, Stmt::Prepare(db, std::string("SELECT ") + kSummaryColumns +
-                                               ", h.report FROM hosts h WHERE h.host_id = ?"));
+                                               ", d.facts, d.report FROM hosts h JOIN host_docs d ON d.host = h.id "
+                                               "WHERE h.host_id = ?"));
   q.Bind(1, host_id);
   KS_ASSIGN_OR_RETURN(row, q.Step());
   if (!row) return Status::NotFound("host '" + host + "': no host with this id or hostname");
   v1::Host out;
   FillSummary(q, out.mutable_summary());
-  out.mutable_facts()->ParseFromString(q.Blob(8));
+  out.mutable_facts()->ParseFromString(q.Blob(kColId + 1));
   v1::HostReport report;
-  if (report.ParseFromString(q.Blob(10))) *out.mutable_findings() = report.findings();
+  if (report.ParseFromString(q.Blob(kColId + 2))) *out.mutable_findings() = report.findings();
 
   KS_ASSIGN_OR_RETURN(h, Stmt::Prepare(db, std::string("SELECT ") + kEventColumns +
                                                " FROM events WHERE host_id = ? ORDER BY id DESC LIMIT ?"));

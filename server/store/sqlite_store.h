@@ -78,6 +78,7 @@ class SqliteStore final : public Store {
   std::deque<Op> queue_;   // guarded by queue_mu_
   bool closing_ = false;   // guarded by queue_mu_
   std::unique_ptr<Txn> writer_;  // writer thread only
+  int64_t analyzed_hosts_ = -1;  // writer thread only: fleet size at the last ANALYZE
   std::thread writer_thread_;
 
   std::mutex readers_mu_;
