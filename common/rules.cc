@@ -2,10 +2,14 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include "common/glob.h"
 
@@ -156,15 +160,36 @@ Result<v1::RuleSet> ParseRules(std::string_view json, std::string_view origin) {
 }
 
 Result<v1::RuleSet> LoadRulesFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument(path + ": cannot open rules file");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return Status::IoError(path + ": read failed");
-  std::string text = buf.str();
-  if (text.size() > kMaxRulesBytes) {
+  // Non-blocking open and a type check first: a FIFO or a folder given as --rules must be an error, not a hang.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return Status::InvalidArgument(path + ": cannot open rules file: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::InvalidArgument(path + ": not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxRulesBytes) {
+    ::close(fd);
     return Status::InvalidArgument(path + ": rules file larger than " + std::to_string(kMaxRulesBytes) + " bytes");
   }
+  std::string text;
+  char buf[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::IoError(path + ": read failed: " + std::strerror(err));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxRulesBytes) {
+      ::close(fd);
+      return Status::InvalidArgument(path + ": rules file larger than " + std::to_string(kMaxRulesBytes) + " bytes");
+    }
+  }
+  ::close(fd);
   return ParseRules(text, path);
 }
 

@@ -34,9 +34,13 @@ class DpkgProbe final : public Probe {
 
   ProbeResult Run(const ProbeContext& ctx) override {
     ProbeResult result;
-    if (!ctx.root.Exists(kStatusFile)) {
-      result.status = Status::Unavailable("no dpkg database (" + std::string(kStatusFile) + ") under " +
-                                          ctx.root.path());
+    // Only a missing database means "no dpkg here"; one we cannot read (permissions, a link loop) fails the probe,
+    // or a host with Kaspersky installed would scan clean.
+    if (auto info = ctx.root.Stat(kStatusFile); !info.ok()) {
+      result.status = info.status().code() == Status::Code::kNotFound
+                          ? Status::Unavailable("no dpkg database (" + std::string(kStatusFile) + ") under " +
+                                                ctx.root.path())
+                          : info.status();
       return result;
     }
     DpkgStatusParser parser;

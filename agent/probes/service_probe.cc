@@ -72,7 +72,11 @@ class ServiceProbe final : public Probe {
         const std::string path = std::string(dir) + "/" + e.name;
         // A masked unit (a link to /dev/null) and dangling links are not installations.
         auto info = ctx.root.Stat(path);
-        if (!info.ok() || !info->is_regular || info->size == 0) continue;
+        if (!info.ok()) {
+          if (info.status().code() != Status::Code::kNotFound) result.warnings.push_back(info.status().message());
+          continue;
+        }
+        if (!info->is_regular || info->size == 0) continue;
         Observation o;
         o.kind = ObservationKind::kService;
         o.evidence_kind = v1::EVIDENCE_KIND_SERVICE;
@@ -90,7 +94,11 @@ class ServiceProbe final : public Probe {
         if (!filter.Wanted(e.name)) continue;
         const std::string path = std::string(kInitDir) + "/" + e.name;
         auto info = ctx.root.Stat(path);
-        if (!info.ok() || !info->is_regular) continue;
+        if (!info.ok()) {
+          if (info.status().code() != Status::Code::kNotFound) result.warnings.push_back(info.status().message());
+          continue;
+        }
+        if (!info->is_regular) continue;
         Observation o;
         o.kind = ObservationKind::kService;
         o.evidence_kind = v1::EVIDENCE_KIND_SERVICE;
