@@ -174,9 +174,8 @@ class Daemon {
     scan_options.root = options_.root;
     scan_options.command_timeout = options_.command_timeout;
     asio::post(scan_pool_, [this, scan_options, rules = rules_, reason = std::move(reason)]() mutable {
-      static thread_local const bool niced = ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)),
-                                                           kScanNice) == 0;
-      (void)niced;
+      // This worker thread only (a Linux thread id is a PRIO_PROCESS target); commands a probe runs inherit it.
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kScanNice);
       const auto started = std::chrono::steady_clock::now();
       Result<v1::HostReport> result = Status::Internal("scan did not run");
       try {

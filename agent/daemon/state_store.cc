@@ -67,12 +67,17 @@ std::string ReadPid(int fd) {
 Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir, const LoggerPtr& log) {
   if (dir.empty()) return Status::InvalidArgument("state folder: empty path");
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::IoError("state folder '" + dir + "': cannot create: " + ec.message());
+  if (!std::filesystem::exists(dir, ec)) {
+    // Only a folder made here gets 0700: an existing one may be shared, and its mode is its owner's business.
+    const std::filesystem::path path(dir);
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec || (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)) {
+      return Status::IoError("state folder '" + dir + "': cannot create: " + (ec ? ec.message() : std::strerror(errno)));
+    }
+  }
   if (!std::filesystem::is_directory(dir, ec)) {
     return Status::InvalidArgument("state folder '" + dir + "' is not a folder");
   }
-  ::chmod(dir.c_str(), 0700);  // best effort: it may be a folder someone else made and we only use
 
   const std::string lock_path = dir + "/lock";
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
