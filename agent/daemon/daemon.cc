@@ -49,6 +49,10 @@ constexpr int kMaxReceiveMessageBytes = 4 << 20;
 // Bounds on the heartbeat interval a collector may set.
 constexpr seconds kMinHeartbeat{1};
 constexpr seconds kMaxHeartbeat{24 * 3600};
+// A stream that stayed up this long after its Welcome was healthy: the next reconnect starts again from the initial
+// delay. Resetting on the Welcome itself would let a collector that refuses every report (a report over its limits)
+// be asked again every second, forever.
+constexpr seconds kStableStream{30};
 // The periodic scan runs at interval * [1 - x, 1 + x], so agents started together drift apart.
 constexpr double kScanJitter = 0.1;
 // Scans yield the CPU to the host's real work.
@@ -291,6 +295,7 @@ class Daemon {
   void OnStreamDone(uint64_t attempt, const grpc::Status& status) {
     if (attempt != attempt_) return;
     const bool was_welcomed = welcomed_;
+    const auto lived = std::chrono::steady_clock::now() - welcomed_at_;
     stream_.reset();
     welcomed_ = false;
     heartbeat_timer_.cancel();
@@ -302,6 +307,7 @@ class Daemon {
     }
     log_->warn("event=disconnected code={} message=\"{}\" was_welcomed={}", static_cast<int>(status.error_code()),
                status.error_message(), was_welcomed);
+    if (was_welcomed && lived >= kStableStream) backoff_.Reset();
     const milliseconds delay = backoff_.Next();
     log_->info("event=reconnect_scheduled retry_in_ms={}", delay.count());
     reconnect_timer_.expires_after(delay);
@@ -347,7 +353,7 @@ class Daemon {
     }
     welcomed_ = true;
     welcome_timer_.cancel();
-    backoff_.Reset();
+    welcomed_at_ = std::chrono::steady_clock::now();
     heartbeat_interval_ = ClampHeartbeat(welcome.heartbeat_interval_seconds());
     const uint64_t stored = welcome.last_stored_sequence();
     log_->info("event=welcomed last_stored_sequence={} local_sequence={} heartbeat_s={}", stored,
@@ -437,6 +443,7 @@ class Daemon {
   std::shared_ptr<CollectorStream> stream_;
   uint64_t attempt_ = 0;
   bool welcomed_ = false;
+  std::chrono::steady_clock::time_point welcomed_at_;
   // Keeps io.run() going until the stream's OnDone is handled, also during shutdown.
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> stream_guard_;
 

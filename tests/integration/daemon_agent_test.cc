@@ -33,6 +33,27 @@ bool HasEvidencePath(const v1::HostReport& report, const std::string& path) {
   return false;
 }
 
+// The first three reconnect delays the agent logged follow gRPC's connection backoff: 1 s, x1.6, +-20% jitter (the
+// ranges do not overlap, so each delay is longer than the one before).
+void ExpectGrowingBackoff(AgentProcess& agent) {
+  const std::regex retry("event=reconnect_scheduled retry_in_ms=([0-9]+)");
+  std::vector<long> delays;
+  ASSERT_TRUE(WaitUntil([&] {
+    delays.clear();
+    const std::string log = agent.Log();
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), retry); it != std::sregex_iterator(); ++it) {
+      delays.push_back(std::stol((*it)[1]));
+    }
+    return delays.size() >= 3;
+  })) << agent.Log();
+  EXPECT_GE(delays[0], 800);
+  EXPECT_LE(delays[0], 1200);
+  EXPECT_GE(delays[1], 1280);
+  EXPECT_LE(delays[1], 1920);
+  EXPECT_GE(delays[2], 2048);
+  EXPECT_LE(delays[2], 3072);
+}
+
 class DaemonAgentTest : public ::testing::Test {
  protected:
   void SetUp() override { MakeRoot(root(), "alpha", KeslInstalled()); }
@@ -292,23 +313,7 @@ TEST_F(DaemonAgentTest, BacksOffWhileCollectorIsDownThenDelivers) {
   const int port = FreePort();
   auto agent = StartAgent("127.0.0.1:" + std::to_string(port), state());
 
-  const std::regex retry("event=reconnect_scheduled retry_in_ms=([0-9]+)");
-  std::vector<long> delays;
-  ASSERT_TRUE(WaitUntil([&] {
-    delays.clear();
-    const std::string log = agent->Log();
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), retry); it != std::sregex_iterator(); ++it) {
-      delays.push_back(std::stol((*it)[1]));
-    }
-    return delays.size() >= 3;
-  })) << agent->Log();
-  // gRPC's connection backoff: 1 s, x1.6, +-20% jitter (ranges cannot overlap, so each delay is longer).
-  EXPECT_GE(delays[0], 800);
-  EXPECT_LE(delays[0], 1200);
-  EXPECT_GE(delays[1], 1280);
-  EXPECT_LE(delays[1], 1920);
-  EXPECT_GE(delays[2], 2048);
-  EXPECT_LE(delays[2], 3072);
+  ExpectGrowingBackoff(*agent);
 
   CollectorServer server(port);
   auto report = WaitForReports(server.collector(), 1);
@@ -366,6 +371,40 @@ TEST_F(DaemonAgentTest, HeartbeatIntervalFromCollector) {
     return false;
   })) << agent->Log();
   EXPECT_NE(agent->Log().find("event=heartbeat_interval seconds=1"), std::string::npos);
+  EXPECT_EQ(agent->Stop(), 0);
+}
+
+TEST_F(DaemonAgentTest, CollectorRefusingReportsIsRetriedWithGrowingDelays) {
+  // The Welcome comes every time, the report is refused every time: the backoff must not restart at each Welcome.
+  CollectorServer server;
+  TestCollector& collector = server.collector();
+  collector.set_reject_reports(true);
+  auto agent = StartAgent(server.address(), state());
+  ExpectGrowingBackoff(*agent);
+  EXPECT_GE(StreamsSeen(collector.received()), 3);
+
+  // Accepted once the collector takes it: the same report, same number.
+  collector.set_reject_reports(false);
+  ASSERT_TRUE(WaitUntil([&] { return ReadFile(state() / "state").find("acked 1\n") != std::string::npos; }))
+      << agent->Log();
+  for (const auto& report : ReportsOf(collector.received())) EXPECT_EQ(report.sequence(), 1u);
+  EXPECT_EQ(agent->Stop(), 0);
+}
+
+TEST_F(DaemonAgentTest, CollectorThatNeverWelcomesIsLeftAfterTheTimeout) {
+  CollectorServer server;
+  TestCollector& collector = server.collector();
+  collector.set_welcome(false);
+  auto agent = StartAgent(server.address(), state());
+  // 30 s (DaemonOptions::welcome_timeout) after the first Hello, the agent gives up on that stream and says Hello
+  // on a new one.
+  ASSERT_TRUE(collector.WaitFor([](const auto& received) { return StreamsSeen(received) >= 2; }, 90s))
+      << agent->Log();
+  EXPECT_NE(agent->Log().find("event=welcome_timeout timeout_s=30"), std::string::npos) << agent->Log();
+  EXPECT_TRUE(ReportsOf(collector.received()).empty());  // nothing is sent before a Welcome
+  collector.set_welcome(true);
+  collector.DropStreams();
+  ASSERT_TRUE(WaitForReports(collector, 1)) << agent->Log();
   EXPECT_EQ(agent->Stop(), 0);
 }
 

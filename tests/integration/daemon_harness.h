@@ -1,6 +1,7 @@
 // What the daemon tests stand on (beside test_util.h: temp folders, files, polling): fixture roots, the real `ksweep-agent run` as a child process, and a
 // collector on loopback: a real gRPC AgentService (port 0) that records every message it receives and answers as
-// the protocol says (Welcome, Acks), with switches to withhold acks or the Welcome, push commands and drop streams.
+// the protocol says (Welcome, Acks), with switches to withhold acks or the Welcome, refuse reports, stop reading,
+// push commands and drop streams.
 #pragma once
 
 #include <fcntl.h>
@@ -165,9 +166,11 @@ class TestCollector final : public v1::AgentService::Service {
       id = next_stream_++;
       active_[id] = active;
     }
+    grpc::Status result = grpc::Status::OK;
     v1::AgentMessage message;
     while (stream->Read(&message)) {
       std::optional<v1::CollectorMessage> answer;
+      bool reject = false;
       {
         std::lock_guard lock(mutex_);
         received_.push_back({id, message});
@@ -175,6 +178,8 @@ class TestCollector final : public v1::AgentService::Service {
           answer.emplace();
           answer->mutable_welcome()->set_last_stored_sequence(last_stored_override_.value_or(stored_));
           answer->mutable_welcome()->set_heartbeat_interval_seconds(heartbeat_seconds_);
+        } else if (message.has_report() && reject_reports_) {
+          reject = true;
         } else if (message.has_report() && ack_) {
           const uint64_t sequence = message.report().sequence();
           answer.emplace();
@@ -188,13 +193,19 @@ class TestCollector final : public v1::AgentService::Service {
         std::lock_guard write_lock(active->write_mutex);
         stream->Write(*answer);
       }
+      if (reject) {
+        result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the test collector refuses every report");
+        break;
+      }
+      // Not reading: what the agent writes piles up in HTTP/2 flow control, as with a collector that hangs.
+      while (!Reading() && !context->IsCancelled()) std::this_thread::sleep_for(20ms);
     }
     {
       std::lock_guard lock(mutex_);
       active_.erase(id);
     }
     changed_.notify_all();
-    return grpc::Status::OK;
+    return result;
   }
 
   void set_ack(bool on) {
@@ -208,6 +219,14 @@ class TestCollector final : public v1::AgentService::Service {
   void set_last_stored_override(std::optional<uint64_t> sequence) {
     std::lock_guard lock(mutex_);
     last_stored_override_ = sequence;
+  }
+  void set_reject_reports(bool on) {
+    std::lock_guard lock(mutex_);
+    reject_reports_ = on;
+  }
+  void set_reading(bool on) {
+    std::lock_guard lock(mutex_);
+    reading_ = on;
   }
   void set_heartbeat_seconds(uint32_t seconds) {
     std::lock_guard lock(mutex_);
@@ -257,6 +276,11 @@ class TestCollector final : public v1::AgentService::Service {
     std::mutex write_mutex;  // Welcome and Acks from the handler, pushes from the test
   };
 
+  bool Reading() const {
+    std::lock_guard lock(mutex_);
+    return reading_;
+  }
+
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<Received> received_;
@@ -265,6 +289,8 @@ class TestCollector final : public v1::AgentService::Service {
   uint64_t stored_ = 0;
   bool ack_ = true;
   bool welcome_ = true;
+  bool reject_reports_ = false;
+  bool reading_ = true;
   std::optional<uint64_t> last_stored_override_;
   uint32_t heartbeat_seconds_ = 1;
 };

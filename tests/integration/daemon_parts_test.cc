@@ -1,12 +1,16 @@
-// The daemon's parts on their own, on real files and real inotify: the state store (sequence durability, crash
-// between its two files, corrupt files, the lock), the backoff schedule, what counts as a changed report, and the
-// file watcher over a fixture root.
+// The daemon's parts on their own, on real files, real inotify and real gRPC: the state store (sequence durability,
+// crash between its two files, corrupt files, the lock), the backoff schedule, what counts as a changed report, the
+// file watcher over a fixture root, and the stream reactor against a collector that stops reading.
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <cmath>
+#include <future>
 #include <set>
+#include <thread>
 
 #include "agent/daemon/backoff.h"
+#include "agent/daemon/collector_stream.h"
 #include "agent/daemon/report_compare.h"
 #include "agent/daemon/state_store.h"
 #include "agent/daemon/watcher.h"
@@ -312,6 +316,42 @@ TEST_F(DaemonWatcherTest, WatchCountIsBounded) {
   // Re-arming replaces, it does not pile up.
   watcher_->Arm(root_, agent::WatchTargetsFor(rules_));
   EXPECT_LT(watcher_->watch_count(), agent::kMaxWatches);
+}
+
+TEST(DaemonCollectorStream, StalledStreamIsCancelledPastTheQueueLimit) {
+  // A collector that stops reading: 1 MiB messages fill HTTP/2 flow control, then the queue, then the stream is
+  // cancelled (the daemon reconnects and re-sends from the state folder).
+  CollectorServer server;
+  server.collector().set_reading(false);
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  std::thread loop([&] { io.run(); });
+
+  std::atomic<bool> welcomed{false};
+  std::promise<grpc::Status> done;
+  v1::AgentMessage hello;
+  hello.mutable_hello()->mutable_host()->set_host_id("stalled");
+  auto stream = agent::CollectorStream::Start(
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()), io.get_executor(), hello,
+      [&](v1::CollectorMessage message) { welcomed = welcomed || message.has_welcome(); },
+      [&](const grpc::Status& status) { done.set_value(status); });
+  ASSERT_TRUE(WaitUntil([&] { return welcomed.load(); }));
+
+  v1::AgentMessage big;
+  big.mutable_report()->set_sequence(1);
+  big.mutable_report()->mutable_report()->add_warnings(std::string(size_t{1} << 20, 'x'));
+  size_t accepted = 0;
+  while (accepted < 1000 && stream->Send(big)) ++accepted;
+  EXPECT_LT(accepted, 1000u);
+  EXPECT_GT(accepted, agent::kMaxQueuedMessages);
+  EXPECT_FALSE(stream->Send(big));  // closing: nothing more is taken
+
+  auto finished = done.get_future();
+  ASSERT_EQ(finished.wait_for(kDeadline), std::future_status::ready);
+  EXPECT_EQ(finished.get().error_code(), grpc::StatusCode::CANCELLED);
+  stream.reset();
+  work.reset();
+  loop.join();
 }
 
 TEST(DaemonWatchTargets, FromRules) {
