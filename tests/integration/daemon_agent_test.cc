@@ -415,6 +415,14 @@ TEST_F(DaemonAgentTest, BadStateFolderExitsTwo) {
   EXPECT_NE(agent->Log().find("not-a-folder"), std::string::npos) << agent->Log();
 }
 
+TEST_F(DaemonAgentTest, BadServerAddressExitsTwo) {
+  for (const std::string server : {"collector.example", "collector.example:http", "127.0.0.1:70000"}) {
+    auto agent = StartAgent(server, state(), "bad-server.log");
+    EXPECT_EQ(agent->Wait(), 2) << server;
+    EXPECT_NE(agent->Log().find("--server '" + server + "'"), std::string::npos) << agent->Log();
+  }
+}
+
 TEST_F(DaemonAgentTest, SecondAgentOnSameStateFolderExitsTwo) {
   auto first = StartAgent("127.0.0.1:1", state(), "first.log");
   ASSERT_TRUE(first->WaitForLog("event=started")) << first->Log();
