@@ -316,7 +316,7 @@ class Fleet {
   void StartAgent(const std::string& name, const fs::path& root) {
     const fs::path state = dir_ / "agents" / name;
     fs::create_directories(state);
-    agents_.push_back(std::make_unique<Child>(
+    agents_[name] = (std::make_unique<Child>(
         std::vector<std::string>{AgentBinary(), "run", "--server", agent_address_, "--state-dir", state.string(),
                                  "--root", root.string(), "--insecure", "--debounce-ms", "100", "--log-level",
                                  "info"},
@@ -346,6 +346,8 @@ class Fleet {
                                          << "\ncollector stderr:\n" << collector_->err() << AgentLogs();
   }
 
+  std::string AgentLog(const std::string& name) const { return ReadFile(dir_ / "logs" / (name + ".err")); }
+
   std::string AgentLogs() const {
     std::string logs;
     for (const auto& entry : fs::directory_iterator(dir_ / "logs")) {
@@ -357,8 +359,12 @@ class Fleet {
     return logs;
   }
 
+  void StopAgent(const std::string& name) {
+    if (auto it = agents_.find(name); it != agents_.end()) it->second->Stop();
+  }
+
   void StopAll() {
-    for (auto& a : agents_) a->Stop();
+    for (auto& [name, a] : agents_) a->Stop();
     agents_.clear();
     if (collector_) collector_->Stop();
     collector_.reset();
@@ -378,7 +384,7 @@ class Fleet {
  private:
   fs::path dir_;
   std::unique_ptr<Child> collector_;
-  std::vector<std::unique_ptr<Child>> agents_;
+  std::map<std::string, std::unique_ptr<Child>> agents_;
   std::string agent_address_;
   std::string api_address_;
 };

@@ -395,27 +395,25 @@ TEST_F(CliFleetTest, FollowSeesARemovalThenStopsOnInterrupt) {
 }
 
 TEST_F(CliFleetTest, ScanReachesTheAgent) {
-  Outcome before = Ksweep({"host", "cli-kesl-1", "-o", "json"});
-  ASSERT_EQ(before.code, 0) << Describe(before);
-  const uint64_t sequence = ParseJson<v1::Host>(before.out).summary().last_sequence();
-  ASSERT_GT(sequence, 0u);
-
-  Outcome scan = Ksweep({"scan", "cli-kesl-1"});
+  // The agent logs each ScanNow with its reason: a reason of our own shows this request arrived (an unchanged
+  // rescan sends no new report, so the store cannot tell).
+  Outcome scan = Ksweep({"scan", "cli-kesl-1", "--reason", "cli-test scan one"});
   ASSERT_EQ(scan.code, 0) << Describe(scan);
   EXPECT_TRUE(scan.out.starts_with("Scan requested on 1 host(s).\n")) << scan.out;
   EXPECT_NE(scan.out.find(HostId("cli-kesl-1")), std::string::npos) << scan.out;
-  // The agent rescans and reports again: a newer report lands.
   EXPECT_TRUE(WaitFor([&] {
-    Outcome r = Ksweep({"host", "cli-kesl-1", "-o", "json"});
-    return r.code == 0 && ParseJson<v1::Host>(r.out).summary().last_sequence() > sequence;
+    return fleet_->AgentLog("kesl").find("event=scan_now reason=\"cli-test scan one\"") != std::string::npos;
   })) << fleet_->AgentLogs();
+  EXPECT_EQ(fleet_->AgentLog("clean").find("cli-test scan one"), std::string::npos) << "only the host asked for";
 
-  Outcome by_filter = Ksweep({"scan", "--verdict", "clean", "-o", "json"});
+  Outcome by_filter = Ksweep({"scan", "--verdict", "clean", "-o", "json", "--reason", "cli-test by filter"});
   ASSERT_EQ(by_filter.code, 0) << Describe(by_filter);
   const auto r = ParseJson<v1::RequestScanResponse>(by_filter.out);
   EXPECT_EQ(std::vector<std::string>(r.requested().begin(), r.requested().end()),
             std::vector<std::string>{HostId("cli-clean-1")});
   EXPECT_EQ(r.not_connected_size(), 0);
+  EXPECT_TRUE(WaitFor([&] { return fleet_->AgentLog("clean").find("cli-test by filter") != std::string::npos; }))
+      << fleet_->AgentLogs();
 
   Outcome all = Ksweep({"scan", "--all", "-o", "csv"});
   ASSERT_EQ(all.code, 0) << Describe(all);
@@ -425,6 +423,18 @@ TEST_F(CliFleetTest, ScanReachesTheAgent) {
 
   Outcome missing = Ksweep({"scan", "cli-no-such-host"});
   EXPECT_EQ(missing.code, 3) << Describe(missing);
+
+  // An agent that is gone is reported as such, not silently counted as scanned.
+  fleet_->StopAgent("nagent");
+  const std::string nagent = HostId("cli-nagent-1");
+  Outcome skipped;
+  EXPECT_TRUE(WaitFor([&] {
+    skipped = Ksweep({"scan", "--hostname", "cli-n*"});
+    return skipped.code == 0 && skipped.out.find("not connected, skipped") != std::string::npos;
+  })) << Describe(skipped);
+  EXPECT_TRUE(skipped.out.starts_with("Scan requested on 0 host(s); 1 selected host(s) not connected, skipped.\n"))
+      << skipped.out;
+  EXPECT_NE(skipped.out.find(nagent), std::string::npos) << skipped.out;
 }
 
 TEST_F(CliFleetTest, InvalidFilterShowsTheCollectorsMessage) {
