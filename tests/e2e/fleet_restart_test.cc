@@ -1,0 +1,309 @@
+// Restarting the collector under a live fleet: real agents on fixture roots report to a real collector, which is
+// stopped (SIGTERM, then in another test SIGKILL) and started again on the same data folder and agent port. A package
+// changes with the real dpkg while it is down. Nothing stored before the restart may be lost or altered, the agents
+// must come back by themselves (no one restarts or pokes them), and the report made while the collector was away must
+// arrive with its history event.
+#include <google/protobuf/util/message_differencer.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "tests/e2e/fleet_harness.h"
+
+namespace ksweep::fleet_test {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+struct FixtureHost {
+  std::string name;
+  std::string hostname;
+  std::string root;
+  std::string state_dir;
+};
+
+// What the fleet API says at one moment: every stored event and every host in full.
+struct Snapshot {
+  std::vector<v1::Event> events;
+  std::map<std::string, v1::Host> hosts;  // by hostname
+  v1::Summary summary;
+};
+
+// The highest sequence number the agent has issued, from its state folder ("sequence N" in STATE_DIR/state,
+// agent/daemon/state_store.h); 0 when there is none yet.
+uint64_t IssuedSequence(const std::string& state_dir) {
+  std::istringstream in(ReadOrEmpty(state_dir + "/state"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("sequence ", 0) == 0) return std::strtoull(line.c_str() + 9, nullptr, 10);
+  }
+  return 0;
+}
+
+class FleetRestartTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    debs_ = std::make_unique<TempDir>("fleet-restart-debs");
+    const ProcessResult r = BuildDebs(debs_->path());
+    build_error_ = r.Exited(0) ? "" : "make_deb_fixture.sh products: " + r.Describe();
+  }
+  static void TearDownTestSuite() { debs_.reset(); }
+  static std::string Deb(const std::string& name) { return debs_->path() + "/" + name + ".deb"; }
+
+  void SetUp() override {
+    ASSERT_EQ(build_error_, "");
+    test::MakeDirs(tmp_.Sub("logs"));
+    int n = 10;
+    for (FixtureHost* h : {&kesl_, &nagent_, &clean_}) {
+      h->root = tmp_.Sub("roots/" + h->name);
+      h->state_dir = tmp_.Sub("state/" + h->name);
+      MakeHostRoot(h->root, h->hostname, ++n);
+    }
+    ASSERT_NO_FATAL_FAILURE(RunDpkg(kesl_.root, {"-i", Deb("kesl")}));
+    ASSERT_NO_FATAL_FAILURE(RunDpkg(nagent_.root, {"-i", Deb("klnagent64")}));
+    ASSERT_NO_FATAL_FAILURE(RunDpkg(clean_.root, {"-i", Deb("keslint")}));
+
+    collector_ = std::make_unique<CollectorProc>(tmp_.Sub("data"), tmp_.Sub("logs/collector.log"));
+    ASSERT_TRUE(collector_->Start());
+    for (const FixtureHost* h : {&kesl_, &nagent_, &clean_}) {
+      agents_.push_back(StartAgent(collector_->agent_address(), h->root, h->state_dir,
+                                   tmp_.Sub("logs/agent-" + h->name + ".log")));
+      ASSERT_EQ(agents_.back()->start_error(), "");
+    }
+    ASSERT_TRUE(WaitForFleet([](const v1::ListHostsResponse& r) {
+      std::map<std::string, v1::Verdict> v;
+      for (const auto& h : r.hosts()) v[h.hostname()] = h.verdict();
+      return v == std::map<std::string, v1::Verdict>{{"fleet-r-clean", v1::VERDICT_CLEAN},
+                                                     {"fleet-r-kesl", v1::VERDICT_INSTALLED},
+                                                     {"fleet-r-nagent", v1::VERDICT_INSTALLED}};
+    }));
+    // Some history before the restart: kesl removed on one host.
+    ASSERT_NO_FATAL_FAILURE(RunDpkg(kesl_.root, {"-r", "kesl"}));
+    ASSERT_TRUE(WaitForFleet([](const v1::ListHostsResponse& r) {
+      return std::any_of(r.hosts().begin(), r.hosts().end(), [](const v1::HostSummary& h) {
+        return h.hostname() == "fleet-r-kesl" && h.verdict() == v1::VERDICT_REMNANT;
+      });
+    }));
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "--- collector log\n" << Tail(collector_ ? collector_->Log() : "", 8000) << "\n";
+      for (const auto& a : agents_) std::cerr << "--- " << a->log_path() << "\n" << Tail(a->Log(), 3000) << "\n";
+    }
+    agents_.clear();
+    if (collector_) collector_->Stop();
+    collector_.reset();
+  }
+
+  static void RunDpkg(const std::string& root, const std::vector<std::string>& args) {
+    const ProcessResult r = Dpkg(root, args);
+    ASSERT_TRUE(r.Exited(0)) << "dpkg " << ::testing::PrintToString(args) << " on " << root << ": " << r.Describe();
+  }
+
+  v1::FleetService::Stub* fleet() { return collector_->fleet(); }
+
+  // Polls ListHosts until `ready` holds for the whole fleet.
+  ::testing::AssertionResult WaitForFleet(const std::function<bool(const v1::ListHostsResponse&)>& ready) {
+    v1::ListHostsResponse last;
+    grpc::Status status;
+    const bool ok = test::WaitFor(
+        [&] {
+          status = ListAllHosts(fleet(), v1::ListHostsRequest(), &last);
+          return status.ok() && ready(last);
+        },
+        kDeadline);
+    if (ok) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "the fleet did not get there within " << kDeadline.count()
+                                         << " ms; last ListHosts: " << Describe(status) << "\n"
+                                         << last.DebugString();
+  }
+
+  Snapshot Take() {
+    Snapshot s;
+    EXPECT_TRUE(ListAllEvents(fleet(), "", &s.events).ok());
+    EXPECT_TRUE(fleet()->GetSummary(Ctx().get(), v1::GetSummaryRequest(), &s.summary).ok());
+    for (const FixtureHost* h : {&kesl_, &nagent_, &clean_}) {
+      v1::GetHostRequest req;
+      req.set_host(h->hostname);
+      req.set_history_limit(1000);
+      const grpc::Status st = fleet()->GetHost(Ctx().get(), req, &s.hosts[h->hostname]);
+      EXPECT_TRUE(st.ok()) << h->hostname << ": " << Describe(st);
+    }
+    return s;
+  }
+
+  // Waits until the agent has issued a report above `above` (made while the collector is down), and returns its
+  // sequence number.
+  uint64_t WaitForStaged(const FixtureHost& h, uint64_t above) {
+    uint64_t seq = 0;
+    EXPECT_TRUE(test::WaitFor(
+        [&] {
+          seq = IssuedSequence(h.state_dir);
+          return seq > above;
+        },
+        kDeadline))
+        << h.hostname << ": no report staged above sequence " << above << " while the collector was down";
+    return seq;
+  }
+
+  // Everything stored before is still there, unchanged: the old events are a prefix of the new list, equal field
+  // for field, and hosts the restart did not touch are equal but for the live connection and last_seen.
+  static void ExpectNothingLost(const Snapshot& before, const Snapshot& after, const std::string& changed_host) {
+    ASSERT_GE(after.events.size(), before.events.size())
+        << "before:\n" << EventLines(before.events) << "after:\n" << EventLines(after.events);
+    for (size_t i = 0; i < before.events.size(); ++i) {
+      std::string diff;
+      MessageDifferencer d;
+      d.ReportDifferencesToString(&diff);
+      EXPECT_TRUE(d.Compare(before.events[i], after.events[i])) << EventLine(before.events[i]) << ": " << diff;
+    }
+    for (const auto& [name, was] : before.hosts) {
+      SCOPED_TRACE(name);
+      const auto it = after.hosts.find(name);
+      ASSERT_NE(it, after.hosts.end());
+      const v1::Host& now = it->second;
+      EXPECT_EQ(now.summary().host_id(), was.summary().host_id());
+      EXPECT_TRUE(MessageDifferencer::Equals(now.summary().first_seen(), was.summary().first_seen()));
+      EXPECT_TRUE(MessageDifferencer::Equals(now.facts(), was.facts())) << now.facts().DebugString();
+      // History is newest first: the old one is the tail of the new one.
+      ASSERT_GE(now.history_size(), was.history_size());
+      const int shift = now.history_size() - was.history_size();
+      for (int i = 0; i < was.history_size(); ++i) {
+        EXPECT_TRUE(MessageDifferencer::Equals(now.history(i + shift), was.history(i))) << EventLine(was.history(i));
+      }
+      if (name == changed_host) continue;
+      EXPECT_EQ(now.summary().verdict(), was.summary().verdict());
+      EXPECT_EQ(now.summary().last_sequence(), was.summary().last_sequence());
+      EXPECT_EQ(now.findings_size(), was.findings_size());
+      for (int i = 0; i < std::min(now.findings_size(), was.findings_size()); ++i) {
+        std::string diff;
+        MessageDifferencer d;
+        d.ReportDifferencesToString(&diff);
+        EXPECT_TRUE(d.Compare(was.findings(i), now.findings(i))) << diff;
+      }
+      EXPECT_EQ(now.history_size(), was.history_size());
+    }
+  }
+
+  // Every agent has a live stream to this collector: RequestScan reaches all three, none is "not connected".
+  void ExpectAllAgentsConnected() {
+    ASSERT_TRUE(WaitForFleet([](const v1::ListHostsResponse& r) {
+      return r.hosts_size() == 3 &&
+             std::all_of(r.hosts().begin(), r.hosts().end(), [](const v1::HostSummary& h) { return h.connected(); });
+    }));
+    v1::RequestScanRequest req;
+    req.mutable_filter();  // present and empty: every host
+    req.set_reason("fleet_restart_test: are the agents back?");
+    v1::RequestScanResponse resp;
+    const grpc::Status s = fleet()->RequestScan(Ctx().get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    EXPECT_EQ(resp.requested_size(), 3) << resp.DebugString();
+    EXPECT_EQ(resp.not_connected_size(), 0) << resp.DebugString();
+  }
+
+  static std::unique_ptr<TempDir> debs_;
+  static std::string build_error_;
+  TempDir tmp_{"fleet-restart"};
+  FixtureHost kesl_{"kesl", "fleet-r-kesl", "", ""};
+  FixtureHost nagent_{"nagent", "fleet-r-nagent", "", ""};
+  FixtureHost clean_{"clean", "fleet-r-clean", "", ""};
+  std::unique_ptr<CollectorProc> collector_;
+  std::vector<std::unique_ptr<Process>> agents_;
+};
+
+std::unique_ptr<TempDir> FleetRestartTest::debs_;
+std::string FleetRestartTest::build_error_;
+
+TEST_F(FleetRestartTest, GracefulRestartLosesNothingAndAgentsComeBack) {
+  const Snapshot before = Take();
+  ASSERT_EQ(before.events.size(), 3u) << "DETECTED x2, REMOVED x1:\n" << EventLines(before.events);
+  const std::string agent_address = collector_->agent_address();
+  const uint64_t kesl_seq = before.hosts.at(kesl_.hostname).summary().last_sequence();
+
+  ASSERT_EQ(collector_->Stop(SIGTERM), 0) << "graceful shutdown exits 0";
+  // While it is away, kesl comes back on one host: its agent scans and keeps the report until it can send it.
+  ASSERT_NO_FATAL_FAILURE(RunDpkg(kesl_.root, {"-i", Deb("kesl")}));
+  const uint64_t staged = WaitForStaged(kesl_, kesl_seq);
+  ASSERT_GT(staged, kesl_seq);
+
+  ASSERT_TRUE(collector_->Start(agent_address)) << "the same data folder and agent port";
+  ASSERT_NO_FATAL_FAILURE(ExpectAllAgentsConnected());
+  ASSERT_TRUE(WaitForFleet([&](const v1::ListHostsResponse& r) {
+    return std::any_of(r.hosts().begin(), r.hosts().end(), [&](const v1::HostSummary& h) {
+      return h.hostname() == kesl_.hostname && h.last_sequence() == staged;
+    });
+  })) << "the report staged while the collector was down never arrived";
+
+  const Snapshot after = Take();
+  ExpectNothingLost(before, after, kesl_.hostname);
+  ASSERT_EQ(after.events.size(), before.events.size() + 1) << EventLines(after.events);
+  const v1::Event& back = after.events.back();
+  EXPECT_EQ(back.type(), v1::EVENT_TYPE_REAPPEARED) << EventLine(back);
+  EXPECT_EQ(back.hostname(), kesl_.hostname);
+  EXPECT_EQ(back.product_id(), "kesl");
+  EXPECT_EQ(back.old_state(), v1::PRODUCT_STATE_REMNANT);
+  EXPECT_EQ(back.new_state(), v1::PRODUCT_STATE_INSTALLED);
+  EXPECT_EQ(back.sequence(), staged);
+  EXPECT_GT(back.id(), before.events.back().id());
+  EXPECT_EQ(after.hosts.at(kesl_.hostname).summary().verdict(), v1::VERDICT_INSTALLED);
+  EXPECT_EQ(after.summary.total_hosts(), 3);
+  EXPECT_EQ(after.summary.affected_hosts(), 2);
+
+  // The CLI, pointed at the restarted collector's API, agrees.
+  v1::Summary cli;
+  ASSERT_TRUE(KsweepJson(collector_->api_address(), {"summary"}, &cli));
+  EXPECT_EQ(cli.total_hosts(), 3);
+  EXPECT_EQ(VerdictCount(cli, "INSTALLED"), 2);
+  EXPECT_EQ(VerdictCount(cli, "CLEAN"), 1);
+}
+
+TEST_F(FleetRestartTest, KilledCollectorLosesNothingAckedAndAgentsComeBack) {
+  const Snapshot before = Take();
+  ASSERT_EQ(before.events.size(), 3u) << EventLines(before.events);
+  const std::string agent_address = collector_->agent_address();
+  const uint64_t nagent_seq = before.hosts.at(nagent_.hostname).summary().last_sequence();
+
+  // No shutdown at all: whatever the fleet API showed was committed and must survive.
+  ASSERT_EQ(collector_->Stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_NO_FATAL_FAILURE(RunDpkg(nagent_.root, {"-r", "klnagent64"}));
+  const uint64_t staged = WaitForStaged(nagent_, nagent_seq);
+  ASSERT_GT(staged, nagent_seq);
+
+  ASSERT_TRUE(collector_->Start(agent_address));
+  ASSERT_NO_FATAL_FAILURE(ExpectAllAgentsConnected());
+  ASSERT_TRUE(WaitForFleet([&](const v1::ListHostsResponse& r) {
+    return std::any_of(r.hosts().begin(), r.hosts().end(), [&](const v1::HostSummary& h) {
+      return h.hostname() == nagent_.hostname && h.last_sequence() == staged;
+    });
+  })) << "the report staged while the collector was down never arrived";
+
+  const Snapshot after = Take();
+  ExpectNothingLost(before, after, nagent_.hostname);
+  ASSERT_EQ(after.events.size(), before.events.size() + 1) << EventLines(after.events);
+  const v1::Event& removed = after.events.back();
+  EXPECT_EQ(removed.type(), v1::EVENT_TYPE_REMOVED) << EventLine(removed);
+  EXPECT_EQ(removed.hostname(), nagent_.hostname);
+  EXPECT_EQ(removed.product_id(), "klnagent");
+  EXPECT_EQ(removed.old_state(), v1::PRODUCT_STATE_INSTALLED);
+  EXPECT_EQ(removed.new_state(), v1::PRODUCT_STATE_REMNANT);
+  EXPECT_EQ(removed.sequence(), staged);
+  EXPECT_EQ(after.hosts.at(nagent_.hostname).summary().verdict(), v1::VERDICT_REMNANT);
+  EXPECT_EQ(after.summary.total_hosts(), 3);
+  EXPECT_EQ(after.summary.affected_hosts(), 0);
+  EXPECT_EQ(VerdictCount(after.summary, "REMNANT"), 2);
+
+  // The counters behind GetSummary and GetTrend were not left half-updated by the kill.
+  v1::GetTrendRequest treq;
+  treq.set_days(1);
+  v1::Trend trend;
+  ASSERT_TRUE(fleet()->GetTrend(Ctx().get(), treq, &trend).ok());
+  ASSERT_EQ(trend.points_size(), 1);
+  EXPECT_EQ(trend.points(0).affected_hosts(), 0) << trend.DebugString();
+  EXPECT_EQ(trend.points(0).remnant(), 2) << trend.DebugString();
+  EXPECT_EQ(trend.points(0).clean(), 1) << trend.DebugString();
+}
+
+}  // namespace
+}  // namespace ksweep::fleet_test
