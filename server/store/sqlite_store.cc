@@ -194,7 +194,8 @@ class SqliteStore::Txn {
          "agent_version=? WHERE id=?"},
         {&update_host_light,
          "UPDATE hosts SET last_seen=?, last_report=?, last_sequence=? WHERE id=?"},
-        {&upsert_doc, "INSERT OR REPLACE INTO host_docs(host, facts, report) VALUES(?,?,?)"},
+        {&insert_doc, "INSERT INTO host_docs(facts, report, host) VALUES(?,?,?)"},
+        {&update_doc, "UPDATE host_docs SET facts=?, report=? WHERE host=?"},
         {&find_seen, "SELECT 1 FROM product_seen WHERE host=? AND product_id=?"},
         {&savepoint, "SAVEPOINT op"},
         {&release, "RELEASE op"},
@@ -335,7 +336,7 @@ class SqliteStore::Txn {
     return row;
   }
 
-  Stmt find_host, insert_host, update_host, update_host_light, upsert_doc, find_seen, touch_host, load_products,
+  Stmt find_host, insert_host, update_host, update_host_light, insert_doc, update_doc, find_seen, touch_host, load_products,
       upsert_product, delete_product, insert_seen, delete_labels, insert_label, insert_event,
       insert_verdict_log, upsert_counter, upsert_trend, savepoint, release, rollback_to;
 
@@ -468,8 +469,9 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
     KS_RETURN_IF_ERROR(t.insert_host.Run());
     id = sqlite3_last_insert_rowid(t.db().get());
   }
-  t.upsert_doc.Bind(1, id).BindBlob(2, facts.SerializeAsString()).BindBlob(3, in.report.SerializeAsString());
-  KS_RETURN_IF_ERROR(t.upsert_doc.Run());
+  Stmt& doc = row ? t.update_doc : t.insert_doc;
+  doc.BindBlob(1, facts.SerializeAsString()).BindBlob(2, in.report.SerializeAsString()).Bind(3, id);
+  KS_RETURN_IF_ERROR(doc.Run());
 
   for (const auto& [pid, st] : after) {
     auto it = before.find(pid);
@@ -610,7 +612,7 @@ Result<SqliteStore::ReaderLease> SqliteStore::Reader() {
   }
   auto db = Db::Open(options_.path, false);
   if (!db.ok()) return db.status();
-  KS_RETURN_IF_ERROR((*db)->Exec("PRAGMA query_only = 1; PRAGMA mmap_size = 268435456; PRAGMA cache_size = -32768"));
+  KS_RETURN_IF_ERROR((*db)->Exec("PRAGMA query_only = 1; PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768"));
   return ReaderLease(this, std::move(*db));
 }
 
@@ -1198,14 +1200,30 @@ Result<v1::ListHostsResponse> SqliteStore::ListHosts(const HostQuery& query, v1:
   KS_ASSIGN_OR_RETURN(est, LoadEstimates(db));
   const Plan count_plan = ChoosePlan(query, est);
   if (total < 0) {
+    const size_t conditions = query.verdict_sets.size() + query.products.size() + query.os.size() +
+                              query.hostname_globs.size() + query.labels.size() + (query.seen_after ? 1 : 0) +
+                              (query.seen_before ? 1 : 0);
+    // Exact from the counters (kept in the same transactions as the rows) when one condition they track is all.
     if (query.empty()) {
       total = 0;
       for (const auto& [k, v] : est.counts) {
         if (k.first == kCounterVerdict) total += v;
       }
-    } else if (query.verdict_sets.size() == 1 && query.products.empty() && query.os.empty() &&
-               query.hostname_globs.empty() && query.labels.empty() && !query.seen_after && !query.seen_before) {
-      total = est.Verdicts(query.verdict_sets[0]);  // exact: the counters are kept in the same transactions
+    } else if (conditions == 1 && query.verdict_sets.size() == 1) {
+      total = est.Verdicts(query.verdict_sets[0]);
+    } else if (conditions == 1 && query.os.size() == 1) {
+      total = est.Os(query.os[0]);
+    } else if (conditions == 1 && query.labels.size() == 1) {
+      total = est.Get(kCounterLabel, query.labels[0]);
+    } else if (conditions == 1 && query.products.size() == 1 && query.products[0].version.empty()) {
+      total = est.Get(kCounterProductAny, query.products[0].product_id);
+    } else if (conditions == 1 && query.products.size() == 1 && count_plan.drive == Drive::kProduct) {
+      // Product at a version: the product index alone answers.
+      KS_ASSIGN_OR_RETURN(c, Stmt::Prepare(db, "SELECT count(*) FROM host_products WHERE product_id = ? AND "
+                                               "version = ?"));
+      c.Bind(1, query.products[0].product_id).Bind(2, query.products[0].version);
+      KS_ASSIGN_OR_RETURN(row, c.Step());
+      total = row ? c.Int(0) : 0;
     } else {
       std::string count_sql = "SELECT count(*)";
       std::vector<Param> count_params;
