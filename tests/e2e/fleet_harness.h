@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -305,6 +306,36 @@ inline std::string EventLines(const std::vector<v1::Event>& events) {
   std::string s;
   for (const auto& e : events) s += "  " + EventLine(e) + "\n";
   return s.empty() ? "  (no events)\n" : s;
+}
+
+inline bool SameFindings(const google::protobuf::RepeatedPtrField<v1::Finding>& a,
+                         const google::protobuf::RepeatedPtrField<v1::Finding>& b) {
+  if (a.size() != b.size()) return false;
+  for (int i = 0; i < a.size(); ++i) {
+    if (!google::protobuf::util::MessageDifferencer::Equals(a.Get(i), b.Get(i))) return false;
+  }
+  return true;
+}
+
+// Polls GetHost until the collector holds exactly the findings of `want` (a scan made after the fixture stopped
+// changing): the agent may have reported a state dpkg passed through on the way, and this waits for the last word.
+inline ::testing::AssertionResult WaitForFindings(v1::FleetService::Stub* fleet, const std::string& host,
+                                                  const v1::HostReport& want, v1::Host* out) {
+  v1::GetHostRequest req;
+  req.set_host(host);
+  req.set_history_limit(1000);
+  grpc::Status status;
+  const bool ok = test::WaitFor(
+      [&] {
+        out->Clear();
+        status = fleet->GetHost(Ctx().get(), req, out);
+        return status.ok() && SameFindings(out->findings(), want.findings());
+      },
+      kDeadline);
+  if (ok) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << host << " never held the findings scanned from its root; GetHost: "
+                                       << Describe(status) << "\nwant: " << test::FindingIds(want) << "\nhave:\n"
+                                       << out->DebugString();
 }
 
 // A WatchEvents subscriber reading on its own thread; the test polls what it has received. The call has a deadline,
