@@ -35,9 +35,9 @@ CREATE TABLE hosts(                   -- current state, small rows: what lists a
 );
 -- The ordering indexes carry the filter columns that do not change on every report, so a page scan rejects
 -- non-matching hosts from the index alone.
-CREATE INDEX hosts_by_hostname ON hosts(hostname, host_id, verdict_order, os_id, os_version);
+CREATE INDEX hosts_by_hostname ON hosts(hostname, host_id, verdict_order, os_id, os_version, labels);
 CREATE INDEX hosts_by_last_seen ON hosts(last_seen, host_id);
-CREATE INDEX hosts_by_verdict ON hosts(verdict_order, hostname, host_id, os_id, os_version);
+CREATE INDEX hosts_by_verdict ON hosts(verdict_order, hostname, host_id, os_id, os_version, labels);
 CREATE INDEX hosts_by_os ON hosts(os_id, os_version, verdict_order);
 CREATE TABLE host_docs(               -- what only GetHost reads
   host INTEGER PRIMARY KEY,

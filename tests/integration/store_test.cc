@@ -318,6 +318,7 @@ TEST_P(StoreConformance, MalformedReportsAreRefusedAndStoreNothing) {
   auto bad_state = Report(Facts("h1", "web-1"), 1, {Product("kesl", v1::PRODUCT_STATE_UNSPECIFIED, "1")}, kStart);
   auto seq0 = Report(Facts("h1", "web-1"), 0, {}, kStart);
   auto no_host = Report(Facts("", "web-1"), 1, {}, kStart);
+  auto bad_label = Report(Facts("h1", "web-1", "debian", "12", {"a\nb"}), 1, {}, kStart);
   auto other_host = Report(Facts("h1", "web-1"), 1, {}, kStart);
   other_host.host.set_host_id("h2");
   struct Case {
@@ -325,7 +326,7 @@ TEST_P(StoreConformance, MalformedReportsAreRefusedAndStoreNothing) {
     std::string expect;
   } cases[] = {{bad_verdict, "verdict"},     {twice, "appears twice"}, {no_id, "product_id is empty"},
                {bad_state, "state"},         {seq0, "sequence"},       {no_host, "host_id is empty"},
-               {other_host, "differs from"}};
+               {other_host, "differs from"}, {bad_label, "newline"}};
   for (auto& c : cases) {
     auto out = store_->IngestReport(c.in);
     ASSERT_FALSE(out.ok()) << c.expect;
