@@ -74,7 +74,8 @@ FleetClient::FleetClient(std::string server, std::chrono::milliseconds timeout, 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxResponseBytes);
   // Plain text until TLS lands (--insecure is accepted and will then be required for this).
-  stub_ = v1::FleetService::NewStub(grpc::CreateCustomChannel(server_, grpc::InsecureChannelCredentials(), args));
+  channel_ = grpc::CreateCustomChannel(server_, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::FleetService::NewStub(channel_);
 }
 
 template <typename Request, typename Response, typename Method>
@@ -117,6 +118,12 @@ Result<v1::Trend> FleetClient::GetTrend(const v1::GetTrendRequest& request) {
 Result<v1::RequestScanResponse> FleetClient::RequestScan(const v1::RequestScanRequest& request) {
   return Call<v1::RequestScanRequest, v1::RequestScanResponse>("RequestScan", request,
                                                                &v1::FleetService::Stub::RequestScan);
+}
+
+void FleetClient::RetryConnectionNow() { grpc::experimental::ChannelResetConnectionBackoff(channel_.get()); }
+
+bool FleetClient::WaitForConnection(std::chrono::milliseconds d) {
+  return channel_->WaitForConnected(std::chrono::system_clock::now() + d);
 }
 
 Status FleetClient::WatchEvents(const v1::WatchEventsRequest& request, grpc::ClientContext* context,

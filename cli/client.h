@@ -45,9 +45,16 @@ class FleetClient {
 
   // Streams events with no deadline until the server ends the stream, `on_event` returns false (then OK), or
   // `context` is cancelled from another thread (e.g. on SIGINT: then CANCELLED, as an Internal status, which the
-  // caller that cancelled knows to ignore). A stream the server ends is Unavailable: followers should notice.
+  // caller that cancelled knows to ignore). A stream the server ends, even cleanly, is Unavailable: a follower
+  // resumes it.
   Status WatchEvents(const v1::WatchEventsRequest& request, grpc::ClientContext* context,
                      const std::function<bool(const v1::Event&)>& on_event);
+
+  // The channel waits out its own reconnect backoff (growing to 120 s) and fails calls meanwhile: a caller that
+  // paces its own retries (a --follow resuming a lost stream) asks for a connection attempt now.
+  void RetryConnectionNow();
+  // True once the channel is connected, false if it is not within `d`.
+  bool WaitForConnection(std::chrono::milliseconds d);
 
   const std::string& server() const { return server_; }
 
@@ -58,6 +65,7 @@ class FleetClient {
   std::string server_;
   std::chrono::milliseconds timeout_;
   LoggerPtr log_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::FleetService::Stub> stub_;
 };
 

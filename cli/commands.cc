@@ -2,10 +2,16 @@
 
 #include <algorithm>
 
+#include "cli/times.h"
 #include "cli/views.h"
 
 namespace ksweep::cli {
 namespace {
+
+// Waits between attempts to resume a lost --follow stream: doubling from the first to the last.
+constexpr std::chrono::milliseconds kFollowRetryMin{250};
+constexpr std::chrono::milliseconds kFollowRetryMax{5000};
+constexpr std::chrono::milliseconds kFollowPollSlice{100};
 
 // Follows page tokens until the last page or `limit` rows (0: no limit). Each page is asked for no more than the
 // rows still wanted, so when the limit cuts the listing the returned next_page_token resumes exactly after it.
@@ -98,6 +104,7 @@ int Events(FleetClient& client, const Invocation& inv, Interrupts* interrupts, s
   const EventsCommand& cmd = inv.events;
   const OutputFormat format = inv.global.output;
   int64_t after_id = cmd.after_id;
+  google::protobuf::Timestamp since = cmd.request.since();
   if (cmd.list_first) {
     bool truncated = false;
     auto events = ListAllEvents(client, cmd, &truncated);
@@ -118,25 +125,76 @@ int Events(FleetClient& client, const Invocation& inv, Interrupts* interrupts, s
     }
     out.flush();
   } else {
+    // One call first, so a wrong address fails now with exit 4 rather than being retried below as a lost stream;
+    // and the collector's clock then marks where this follow starts (see the catch-up below).
+    auto summary = client.GetSummary();
+    if (!summary.ok()) return Fail(summary.status(), err);
+    since = summary->as_of();
     out << EventStreamHeader(format) << std::flush;
   }
 
   v1::WatchEventsRequest request;
   request.set_host(cmd.request.host());
   *request.mutable_types() = cmd.request.types();
-  // Listed events are not replayed; later ones are, so nothing falls between the listing and the stream.
-  request.set_after_id(after_id);
-  grpc::ClientContext context;
-  if (interrupts != nullptr) interrupts->OnInterrupt([&context] { context.TryCancel(); });
-  Status status = client.WatchEvents(request, &context, [&out, format](const v1::Event& e) {
-    out << FormatEventLine(e, format) << std::flush;
-    return static_cast<bool>(out);
-  });
-  if (interrupts != nullptr) interrupts->OnInterrupt(nullptr);
-  if (interrupts != nullptr && interrupts->interrupted()) return kExitOk;
-  if (!out) return kExitOk;  // the reader went away (a closed pipe): nothing left to do
-  if (!status.ok()) return Fail(status, err);
-  return kExitOk;
+  // A lost stream (collector restarted, network blip) is resumed after the last event printed: the collector
+  // replays what came in meanwhile, so nothing is missed or printed twice. Only an interrupt ends the follow.
+  auto delay = kFollowRetryMin;
+  bool lost = false;
+  while (true) {
+    if (lost && after_id == 0) {
+      // Nothing printed yet, so there is no id to resume after: list what came in since the follow started.
+      v1::ListEventsRequest catch_up = cmd.request;
+      *catch_up.mutable_since() = since;
+      catch_up.clear_page_token();
+      bool truncated = false;
+      auto missed = FetchPages<v1::ListEventsRequest, v1::ListEventsResponse>(
+          catch_up, 0, [&client](const v1::ListEventsRequest& r) { return client.ListEvents(r); },
+          [](auto* response) { return response->mutable_events(); }, &truncated);
+      if (missed.ok()) {
+        err << "ksweep: following again\n";
+        lost = false;
+        for (const auto& e : missed->events()) {
+          out << FormatEventLine(e, format);
+          after_id = std::max(after_id, e.id());
+        }
+        out.flush();
+      }
+    }
+    request.set_after_id(after_id);
+    grpc::ClientContext context;
+    if (interrupts != nullptr) interrupts->OnInterrupt([&context] { context.TryCancel(); });
+    Status status = client.WatchEvents(request, &context, [&](const v1::Event& e) {
+      out << FormatEventLine(e, format) << std::flush;
+      after_id = std::max(after_id, e.id());
+      if (lost) {
+        err << "ksweep: following again\n";
+        lost = false;
+      }
+      delay = kFollowRetryMin;
+      return static_cast<bool>(out);
+    });
+    if (interrupts != nullptr) interrupts->OnInterrupt(nullptr);
+    if (interrupts != nullptr && interrupts->interrupted()) return kExitOk;
+    if (!out) return kExitOk;  // the reader went away (a closed pipe): nothing left to do
+    if (status.ok()) return kExitOk;
+    if (ExitCodeFor(status) != kExitUnreachable || interrupts == nullptr) return Fail(status, err);
+    if (!lost) {
+      err << "ksweep: lost the event stream (" << status.message() << "); retrying, resuming after event "
+          << after_id << "\n";
+      lost = true;
+    }
+    // A pause first (a collector that ends every stream at once must not be hammered), then up to `delay` for a
+    // new connection, in slices so an interrupt is still seen at once.
+    if (!interrupts->SleepUnlessInterrupted(kFollowRetryMin)) return kExitOk;
+    client.RetryConnectionNow();
+    const auto until = std::chrono::steady_clock::now() + delay;
+    while (!client.WaitForConnection(kFollowPollSlice)) {
+      if (interrupts->interrupted()) return kExitOk;
+      if (std::chrono::steady_clock::now() >= until) break;
+    }
+    if (interrupts->interrupted()) return kExitOk;
+    delay = std::min(delay * 2, kFollowRetryMax);
+  }
 }
 
 }  // namespace

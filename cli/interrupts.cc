@@ -35,6 +35,11 @@ void Interrupts::OnInterrupt(std::function<void()> cancel) {
   if (interrupted_.load() && cancel_) cancel_();
 }
 
+bool Interrupts::SleepUnlessInterrupted(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, d, [this] { return interrupted_.load(); });
+}
+
 void Interrupts::Wait() {
   const sigset_t set = InterruptSignals();
   int sig = 0;
@@ -42,6 +47,7 @@ void Interrupts::Wait() {
   std::lock_guard<std::mutex> lock(mu_);
   interrupted_.store(true);
   if (cancel_) cancel_();
+  cv_.notify_all();
 }
 
 }  // namespace ksweep::cli

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -21,11 +23,14 @@ class Interrupts {
   // What to do on the signal; run at once if the signal already came.
   void OnInterrupt(std::function<void()> cancel);
   bool interrupted() const { return interrupted_.load(); }
+  // Waits `d`; false (at once) if the signal comes first.
+  bool SleepUnlessInterrupted(std::chrono::milliseconds d);
 
  private:
   void Wait();
 
   std::mutex mu_;
+  std::condition_variable cv_;
   std::function<void()> cancel_;
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> stopping_{false};

@@ -287,13 +287,16 @@ class Fleet {
   ~Fleet() { StopAll(); }
 
   // `ksweep-collector serve` on loopback port 0; its bound ports come from DATA/collector.ports.
-  ::testing::AssertionResult StartCollector() {
+  // Given addresses (a restart on the same ports) instead of port 0 when set.
+  ::testing::AssertionResult StartCollector(const std::string& agent_listen = "127.0.0.1:0",
+                                            const std::string& api_listen = "127.0.0.1:0") {
     const fs::path data = dir_ / "collector";
     fs::create_directories(data);
+    const std::string n = std::to_string(++collector_starts_);
     collector_ = std::make_unique<Child>(
-        std::vector<std::string>{CollectorBinary(), "serve", "--data", data.string(), "--agent-listen", "127.0.0.1:0",
-                                 "--api-listen", "127.0.0.1:0", "--insecure", "--log-level", "info"},
-        dir_ / "logs/collector.out", dir_ / "logs/collector.err");
+        std::vector<std::string>{CollectorBinary(), "serve", "--data", data.string(), "--agent-listen", agent_listen,
+                                 "--api-listen", api_listen, "--insecure", "--log-level", "info"},
+        dir_ / ("logs/collector-" + n + ".out"), dir_ / ("logs/collector-" + n + ".err"));
     std::map<std::string, std::string> kv;
     const bool up = WaitFor([&] {
       if (!collector_->running()) return true;
@@ -363,6 +366,12 @@ class Fleet {
     if (auto it = agents_.find(name); it != agents_.end()) it->second->Stop();
   }
 
+  // SIGTERM (graceful), then the same data and ports again. Agents reconnect by themselves.
+  ::testing::AssertionResult RestartCollector() {
+    if (collector_->Stop() != 0) return ::testing::AssertionFailure() << "collector did not stop cleanly";
+    return StartCollector(agent_address_, api_address_);
+  }
+
   void StopAll() {
     for (auto& [name, a] : agents_) a->Stop();
     agents_.clear();
@@ -387,6 +396,7 @@ class Fleet {
   std::map<std::string, std::unique_ptr<Child>> agents_;
   std::string agent_address_;
   std::string api_address_;
+  int collector_starts_ = 0;
 };
 
 }  // namespace ksweep::cli_test

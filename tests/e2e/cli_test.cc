@@ -394,6 +394,33 @@ TEST_F(CliFleetTest, FollowSeesARemovalThenStopsOnInterrupt) {
   EXPECT_EQ(rows[1][0], std::to_string(removed.id()));
 }
 
+// The collector restarts under a follower: it says so, retries, and resumes after the last event it printed.
+TEST_F(CliFleetTest, FollowResumesAfterTheCollectorRestarts) {
+  Child follow({CliBinary(), "--server", fleet_->api_address(), "events", "--follow", "-o", "csv", "--type",
+                "removed"},
+               tmp_.path() / "follow.out", tmp_.path() / "follow.err");
+  // The CSV header is printed once the follower has checked the collector and is about to stream.
+  ASSERT_TRUE(WaitFor([&] { return follow.out().starts_with("id,time,type,"); })) << follow.err();
+  ASSERT_TRUE(fleet_->RestartCollector());
+  ASSERT_TRUE(WaitFor([&] { return follow.err().find("ksweep: lost the event stream") != std::string::npos; }))
+      << follow.err();
+  EXPECT_TRUE(follow.running()) << follow.err();
+
+  MakeRoot(tmp_.path() / "roots/kesl", "cli-kesl-1", 2, {{"bash", "5.2.15-2+b2"}});
+  std::vector<std::vector<std::string>> rows;
+  ASSERT_TRUE(WaitFor([&] {
+    rows = ParseCsv(follow.out());
+    return rows.size() >= 2;
+  })) << "follower output:\n" << follow.out() << "\nstderr:\n" << follow.err() << fleet_->AgentLogs();
+  ASSERT_EQ(rows.size(), 2u) << follow.out();
+  EXPECT_EQ(rows[1][2], "REMOVED");
+  EXPECT_EQ(rows[1][4], "cli-kesl-1");
+  EXPECT_EQ(rows[1][5], "kesl");
+  EXPECT_NE(follow.err().find("ksweep: following again"), std::string::npos) << follow.err();
+  follow.Signal(SIGTERM);
+  EXPECT_EQ(follow.Wait(kDeadline), 0) << follow.err();
+}
+
 TEST_F(CliFleetTest, ScanReachesTheAgent) {
   // The agent logs each ScanNow with its reason: a reason of our own shows this request arrived (an unchanged
   // rescan sends no new report, so the store cannot tell).
