@@ -308,6 +308,16 @@ TEST_F(FleetTest, SummaryListsAndEvidenceAreExactlyWhatAgentsFound) {
     EXPECT_TRUE(found) << "no PROCESS evidence for the fake kesl, pid " << kesl_->pid() << ": " << f->DebugString();
   }
 
+  // By id as by name.
+  {
+    const v1::Host by_id = GetHost(nagent.summary().host_id());
+    MessageDifferencer d;
+    d.IgnoreField(v1::HostSummary::descriptor()->FindFieldByName("last_seen"));
+    std::string diff;
+    d.ReportDifferencesToString(&diff);
+    EXPECT_TRUE(d.Compare(nagent, by_id)) << diff;
+  }
+
   // Every host: its agent's stream is live and its first report is stored.
   const std::set<std::string> ids = {clean.summary().host_id(), nagent.summary().host_id(),
                                      remnant.summary().host_id(), live.summary().host_id()};
@@ -436,6 +446,15 @@ TEST_F(FleetTest, SummaryListsAndEvidenceAreExactlyWhatAgentsFound) {
   std::string diff;
   same_counts.ReportDifferencesToString(&diff);
   EXPECT_TRUE(same_counts.Compare(summary, cli_summary)) << diff;
+  v1::Host cli_host;
+  ASSERT_TRUE(KsweepJson(collector_->api_address(), {"host", remnant_.hostname}, &cli_host));
+  {
+    MessageDifferencer d;
+    d.IgnoreField(v1::HostSummary::descriptor()->FindFieldByName("last_seen"));
+    std::string host_diff;
+    d.ReportDifferencesToString(&host_diff);
+    EXPECT_TRUE(d.Compare(remnant, cli_host)) << host_diff;
+  }
   v1::ListHostsResponse cli_hosts;
   ASSERT_TRUE(KsweepJson(collector_->api_address(), {"hosts", "--verdict", "running,installed"}, &cli_hosts));
   EXPECT_EQ(Hostnames(cli_hosts), SortedHostnames({nagent_.hostname, live_hostname_}));
