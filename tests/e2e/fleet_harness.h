@@ -10,7 +10,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -34,8 +35,6 @@
 
 #include "ksweep/v1/fleet.grpc.pb.h"
 #include "tests/integration/test_util.h"
-
-extern char** environ;
 
 namespace ksweep::fleet_test {
 
@@ -61,29 +60,51 @@ inline std::string ReadOrEmpty(const std::string& path) {
 }
 
 // A long-running child with stdout and stderr appended to a log file, in its own process group. Killed (SIGKILL)
-// and reaped by the destructor if still running.
+// and reaped by the destructor if still running, and by the kernel if this test process dies first.
 class Process {
  public:
   Process(std::vector<std::string> argv, std::string log_path) : log_path_(std::move(log_path)) {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    const int rc = posix_spawn(&pid_, args[0], &actions, &attr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-      start_error_ = argv[0] + ": " + std::strerror(rc);
+    int exec_error[2];
+    if (::pipe2(exec_error, O_CLOEXEC) != 0) {
+      start_error_ = std::string("pipe2: ") + std::strerror(errno);
+      return;
+    }
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      // Never outlive the test: a test killed at its ctest time-out must not leave an agent scanning "/" or a
+      // collector behind for the next test to meet.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      ::setpgid(0, 0);
+      const int in = ::open("/dev/null", O_RDONLY);
+      const int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      int e = 0;
+      if (in < 0 || out < 0) {
+        e = errno;
+      } else {
+        ::dup2(in, 0);
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+        ::execv(args[0], args.data());
+        e = errno;
+      }
+      [[maybe_unused]] const ssize_t n = ::write(exec_error[1], &e, sizeof e);
+      ::_exit(127);
+    }
+    ::close(exec_error[1]);
+    int child_errno = 0;
+    if (pid_ < 0) {
+      start_error_ = std::string("fork: ") + std::strerror(errno);
+    } else if (::read(exec_error[0], &child_errno, sizeof child_errno) == static_cast<ssize_t>(sizeof child_errno)) {
+      start_error_ = argv[0] + ": " + std::strerror(child_errno);
+      ::waitpid(pid_, nullptr, 0);
       pid_ = -1;
     }
+    ::close(exec_error[0]);
   }
   ~Process() {
     if (Running()) Stop(SIGKILL);

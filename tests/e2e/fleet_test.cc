@@ -37,7 +37,8 @@ class FakeDaemon {
       return;
     }
     fs::permissions(path_, fs::perms(0755), ec);
-    if (!child_.Start({path_, "600"}, &error_)) return;
+    // Long enough for the test, short enough not to linger if the test is killed before it can stop it.
+    if (!child_.Start({path_, "120"}, &error_)) return;
     const pid_t pid = child_.pid();
     if (!test::WaitFor([&] { return CommOf(pid) == name; }, kDeadline)) {
       error_ = "pid " + std::to_string(pid) + " never became " + name;
