@@ -1,8 +1,8 @@
 // Restarting the collector under a live fleet: real agents on fixture roots report to a real collector, which is
-// stopped (SIGTERM, then in another test SIGKILL) and started again on the same data folder and agent port. A package
-// changes with the real dpkg while it is down. Nothing stored before the restart may be lost or altered, the agents
-// must come back by themselves (no one restarts or pokes them), and the report made while the collector was away must
-// arrive with its history event.
+// stopped (SIGTERM or SIGKILL; while idle, or just as a report is on the wire) and started again on the same data
+// folder and agent port, while a package changes with the real dpkg. Nothing stored before the restart may be lost or
+// altered, nothing an agent saw acknowledged may be missing, the agents must come back by themselves (no one
+// restarts or pokes them), and the change must arrive with exactly one history event.
 #include <google/protobuf/util/message_differencer.h>
 
 #include <algorithm>
