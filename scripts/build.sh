@@ -5,5 +5,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${KSWEEP_BUILD_DIR:-build}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 export CCACHE_BASEDIR=$PWD
+# Share cached objects between checkouts in different folders (CI builds a fresh clone elsewhere each time).
+export CCACHE_NOHASHDIR=1
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
 ninja -C "$BUILD_DIR"
