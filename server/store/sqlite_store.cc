@@ -425,37 +425,9 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
   const Micros last_seen = row ? std::max(row->last_seen, in.receive_time) : in.receive_time;
   const auto seq = static_cast<int64_t>(in.sequence);
   const auto& os = facts.os();
-  int64_t id = 0;
-  if (row) {
-    id = row->id;
-    // The common report: nothing but time and sequence changed. Touch only what moved.
-    const bool light = verdict == row->verdict && verdict == row->reported && SameProducts(before, after) &&
-                       labels == row->labels && facts.hostname() == row->hostname && os.id() == row->os_id &&
-                       os.version_id() == row->os_version && os.name() == row->os_name &&
-                       os.pretty_name() == row->os_pretty && in.report.agent_version() == row->agent_version;
-    if (light) {
-      t.update_host_light.Bind(1, last_seen).Bind(2, in.receive_time).Bind(3, seq).Bind(4, id);
-      KS_RETURN_IF_ERROR(t.update_host_light.Run());
-    } else {
-      t.update_host.Bind(1, std::string_view(facts.hostname()))
-          .Bind(2, std::string_view(os.id()))
-          .Bind(3, std::string_view(os.version_id()))
-          .Bind(4, std::string_view(os.name()))
-          .Bind(5, std::string_view(os.pretty_name()))
-          .Bind(6, static_cast<int64_t>(verdict))
-          .Bind(7, static_cast<int64_t>(verdict))
-          .Bind(8, order)
-          .Bind(9, std::string_view(products))
-          .Bind(10, std::string_view(labels))
-          .Bind(11, last_seen)
-          .Bind(12, in.receive_time)
-          .Bind(13, seq)
-          .Bind(14, std::string_view(in.report.agent_version()))
-          .Bind(15, id);
-      KS_RETURN_IF_ERROR(t.update_host.Run());
-    }
-  } else {
-    t.insert_host.Bind(1, std::string_view(facts.hostname()))
+  // Columns 1-14 are the same in the full update and the insert; they differ from 15 on.
+  const auto BindHostColumns = [&](Stmt& st) -> Stmt& {
+    return st.Bind(1, std::string_view(facts.hostname()))
         .Bind(2, std::string_view(os.id()))
         .Bind(3, std::string_view(os.version_id()))
         .Bind(4, std::string_view(os.name()))
@@ -468,9 +440,25 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
         .Bind(11, last_seen)
         .Bind(12, in.receive_time)
         .Bind(13, seq)
-        .Bind(14, std::string_view(in.report.agent_version()))
-        .Bind(15, std::string_view(host_id))
-        .Bind(16, in.receive_time);
+        .Bind(14, std::string_view(in.report.agent_version()));
+  };
+  int64_t id = 0;
+  if (row) {
+    id = row->id;
+    // The common report: nothing but time and sequence changed. Touch only what moved.
+    const bool light = verdict == row->verdict && verdict == row->reported && SameProducts(before, after) &&
+                       labels == row->labels && facts.hostname() == row->hostname && os.id() == row->os_id &&
+                       os.version_id() == row->os_version && os.name() == row->os_name &&
+                       os.pretty_name() == row->os_pretty && in.report.agent_version() == row->agent_version;
+    if (light) {
+      t.update_host_light.Bind(1, last_seen).Bind(2, in.receive_time).Bind(3, seq).Bind(4, id);
+      KS_RETURN_IF_ERROR(t.update_host_light.Run());
+    } else {
+      BindHostColumns(t.update_host).Bind(15, id);
+      KS_RETURN_IF_ERROR(t.update_host.Run());
+    }
+  } else {
+    BindHostColumns(t.insert_host).Bind(15, std::string_view(host_id)).Bind(16, in.receive_time);
     KS_RETURN_IF_ERROR(t.insert_host.Run());
     id = sqlite3_last_insert_rowid(t.db().get());
   }
