@@ -1,0 +1,71 @@
+// `ksweep-agent run`: the daemon. Streams reports to the collector until SIGTERM.
+#include <chrono>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "agent/commands/command.h"
+#include "agent/daemon/daemon.h"
+#include "agent/probe_registry.h"
+#include "common/logging.h"
+
+namespace ksweep::agent {
+namespace {
+
+constexpr AgentCommand kRun{
+    "run", "run --server HOST:PORT --state-dir DIR [--root DIR] [--rules FILE] [--config FILE]", nullptr};
+
+int RunDaemonCommand(const std::vector<std::string>& args) {
+  namespace po = boost::program_options;
+  po::options_description desc("ksweep-agent run");
+  std::string config_path;
+  std::string rules_path;
+  std::string log_level = "info";
+  std::string log_file;
+  int scan_interval_s = 3600;
+  int debounce_ms = 2000;
+  DaemonOptions options;
+  desc.add_options()
+      ("help,h", "show this help")
+      ("server", po::value(&options.server), "collector address HOST:PORT (agents port, default 7443)")
+      ("state-dir", po::value(&options.state_dir), "folder for the agent's state (sequence, unsent report)")
+      ("root", po::value(&options.root), "scan this folder as the root of a system (default /)")
+      ("rules", po::value(&rules_path), "detection rules file (JSON); default: the built-in Kaspersky rules")
+      ("config", po::value(&config_path), "config file of `key = value` lines with the same names as these flags")
+      ("scan-interval", po::value(&scan_interval_s), "seconds between periodic scans, jittered (default 3600)")
+      ("debounce-ms", po::value(&debounce_ms), "quiet time after a file change before rescanning (default 2000)")
+      ("insecure", "plain-text gRPC (until TLS lands this is the only mode)")
+      ("log-level", po::value(&log_level), "trace, debug, info (default), warn, error, off")
+      ("log-file", po::value(&log_file), "log to this file instead of stderr");
+  auto vm = ParseOptions(desc, args);
+  if (!vm.ok()) return UsageError(std::string(kRun.name) + ": " + vm.status().message());
+  if (vm->count("help")) return PrintHelp(kRun, desc);
+  if (options.server.empty()) return UsageError("run: --server HOST:PORT is required");
+  if (options.state_dir.empty()) return UsageError("run: --state-dir DIR is required");
+  if (scan_interval_s < 10) return UsageError("run: --scan-interval must be at least 10 seconds");
+  if (debounce_ms < 0) return UsageError("run: --debounce-ms must not be negative");
+  auto log = MakeLogger("agent", LogOptions{log_level, log_file});
+  if (!log.ok()) return UsageError(log.status().message());
+  auto rules = LoadRules(rules_path);
+  if (!rules.ok()) {
+    std::cerr << "ksweep-agent: bad rules: " << rules.status().message() << "\n";
+    return kExitUsage;
+  }
+  options.rules = &*rules;
+  options.scan_interval = std::chrono::seconds(scan_interval_s);
+  options.debounce = std::chrono::milliseconds(debounce_ms);
+  options.insecure = true;
+  ProbeRegistry registry;
+  RegisterBuiltinProbes(registry);
+  return RunDaemon(options, registry, *log);
+}
+
+}  // namespace
+
+AgentCommand RunCommand() {
+  AgentCommand c = kRun;
+  c.run = RunDaemonCommand;
+  return c;
+}
+
+}  // namespace ksweep::agent
