@@ -1,0 +1,314 @@
+// Fault injection against real processes: `ksweep-collector serve` and `ksweep-agent run` on fixture roots whose
+// one product (kesl) the real dpkg removes and installs while the test kills the collector (SIGKILL, many times),
+// cuts the network (a TCP proxy that stalls or drops), or kills agents as they write their spool. Every test ends
+// the same way: each change made on each host is in the collector's history exactly once, in order, and the stored
+// findings equal a fresh `ksweep-agent scan` of the root. Figures for docs/RELIABILITY.md are printed as one
+// "RELIABILITY ..." line per test. Random schedules use a seed printed with the figures.
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "tests/chaos/chaos_harness.h"
+
+namespace ksweep::chaos_test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class ChaosTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    debs_ = std::make_unique<TempDir>("chaos-debs");
+    const ProcessResult r = BuildDebs(debs_->path());
+    build_error_ = r.Exited(0) ? "" : "make_deb_fixture.sh products: " + r.Describe();
+  }
+  static void TearDownTestSuite() { debs_.reset(); }
+  static std::string KeslDeb() { return debs_->path() + "/kesl.deb"; }
+
+  void SetUp() override {
+    ASSERT_EQ(build_error_, "");
+    seed_ = std::random_device{}();
+    rng_.seed(seed_);
+    test::MakeDirs(tmp_.Sub("logs"));
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "seed=" << seed_ << "\n--- collector log\n" << Tail(collector_ ? collector_->Log() : "", 6000)
+                << "\n";
+      for (const auto& h : hosts_) std::cerr << "--- " << h.log << "\n" << Tail(ReadOrEmpty(h.log), 3000) << "\n";
+    }
+    for (auto& h : hosts_) h.agent.reset();
+    if (collector_) collector_->Stop(SIGKILL);
+  }
+
+  // `n` hosts with kesl installed by dpkg; agents not started.
+  void MakeHosts(int n) {
+    for (int i = 0; i < n; ++i) {
+      ChaosHost h;
+      h.name = "h" + std::to_string(i);
+      h.hostname = "chaos-" + h.name;
+      h.root = tmp_.Sub("roots/" + h.name);
+      h.state_dir = tmp_.Sub("state/" + h.name);
+      h.log = tmp_.Sub("logs/agent-" + h.name + ".log");
+      MakeHostRoot(h.root, h.hostname, 100 + i);
+      const ProcessResult r = Dpkg(h.root, {"-i", KeslDeb()});
+      ASSERT_TRUE(r.Exited(0)) << r.Describe();
+      hosts_.push_back(std::move(h));
+    }
+  }
+
+  void StartCollector(const std::string& agent_listen = "127.0.0.1:0") {
+    if (!collector_) collector_ = std::make_unique<CollectorProc>(tmp_.Sub("data"), tmp_.Sub("logs/collector.log"));
+    ASSERT_TRUE(collector_->Start(agent_listen));
+  }
+
+  std::chrono::milliseconds Random(int from_ms, int to_ms) {
+    return std::chrono::milliseconds(std::uniform_int_distribution<int>(from_ms, to_ms)(rng_));
+  }
+
+  // Every host's first report stored: kesl DETECTED once.
+  void WaitForFirstReports() {
+    std::vector<v1::Event> events;
+    ASSERT_TRUE(test::WaitFor(
+        [&] {
+          if (!ListAllEvents(collector_->fleet(), "", &events).ok()) return false;
+          return std::all_of(hosts_.begin(), hosts_.end(), [&](const ChaosHost& h) { return Converged(events, h); });
+        },
+        kDeadline))
+        << EventLines(events);
+  }
+
+  // Polls until every host converged (history exact, every report acknowledged), then checks the stored findings
+  // against a fresh scan of each root. Fills the figures.
+  void ExpectConverged(Figures* figures) {
+    const auto started = Clock::now();
+    std::vector<v1::Event> events;
+    const bool ok = test::WaitFor(
+        [&] {
+          if (!ListAllEvents(collector_->fleet(), "", &events).ok()) return false;
+          return std::all_of(hosts_.begin(), hosts_.end(), [&](const ChaosHost& h) { return Converged(events, h); });
+        },
+        kConvergeDeadline);
+    figures->converge_s =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count() / 1000.0;
+    for (const auto& h : hosts_) {
+      const HistoryCheck c = CheckHistory(events, h);
+      figures->changes += h.changes;
+      figures->delivered += c.kesl_events - 1;
+      figures->duplicates += c.duplicates;
+      EXPECT_EQ(c.problem, "") << h.hostname;
+      EXPECT_EQ(c.duplicates, 0) << h.hostname;
+      EXPECT_EQ(c.kesl_events, 1 + h.changes) << h.hostname << ": first DETECTED plus one event per change";
+      EXPECT_EQ(StateValue(h.state_dir, "acked"), StateValue(h.state_dir, "sequence")) << h.hostname;
+    }
+    EXPECT_TRUE(ok) << "not converged within " << kConvergeDeadline.count() << " ms; events:\n" << EventLines(events);
+    // Verdicts and findings equal each host's local truth.
+    for (const auto& h : hosts_) {
+      const test::AgentScan scan = test::ScanRoot(h.root);
+      ASSERT_TRUE(scan.parsed) << scan.parse_error << " " << scan.process.Describe();
+      v1::Host stored;
+      EXPECT_TRUE(WaitForFindings(collector_->fleet(), h.hostname, scan.report, &stored));
+      EXPECT_EQ(stored.summary().verdict(), scan.report.verdict()) << h.hostname;
+    }
+  }
+
+  static std::unique_ptr<TempDir> debs_;
+  static std::string build_error_;
+  TempDir tmp_{"chaos"};
+  unsigned seed_ = 0;
+  std::mt19937 rng_;
+  std::unique_ptr<CollectorProc> collector_;
+  std::vector<ChaosHost> hosts_;
+};
+
+std::unique_ptr<TempDir> ChaosTest::debs_;
+std::string ChaosTest::build_error_;
+
+// N agents change their hosts while the collector is killed (SIGKILL) again and again, at random moments, and
+// restarted on the same data folder and port. Whatever an agent saw acknowledged before a kill must be stored after
+// it; at the end every change is in history exactly once.
+TEST_F(ChaosTest, CollectorKilledRepeatedlyDuringIngest) {
+  constexpr int kHosts = 3;
+  constexpr int kChangesPerHost = 8;
+  constexpr int kMinKills = 8;
+  ASSERT_NO_FATAL_FAILURE(MakeHosts(kHosts));
+  ASSERT_NO_FATAL_FAILURE(StartCollector());
+  const std::string agent_address = collector_->agent_address();
+  for (auto& h : hosts_) h.StartAgentOn(agent_address);
+  ASSERT_NO_FATAL_FAILURE(WaitForFirstReports());
+
+  // One driver thread per host: dpkg changes, each waited for in the agent's spool.
+  std::atomic<int> drivers_running{kHosts};
+  std::vector<std::string> driver_errors(kHosts);
+  std::vector<std::thread> drivers;
+  for (int i = 0; i < kHosts; ++i) {
+    drivers.emplace_back([&, i] {
+      for (int c = 0; c < kChangesPerHost && driver_errors[i].empty(); ++c) {
+        if (auto r = Toggle(hosts_[i], KeslDeb()); !r) driver_errors[i] = r.message();
+      }
+      --drivers_running;
+    });
+  }
+  int kills = 0;
+  int acked_checks = 0;
+  std::string lost;
+  while (drivers_running > 0 || kills < kMinKills) {
+    std::this_thread::sleep_for(Random(100, 900));  // the chaos schedule, not a synchronisation
+    std::map<std::string, uint64_t> acked;
+    for (const auto& h : hosts_) acked[h.hostname] = StateValue(h.state_dir, "acked");
+    ASSERT_EQ(collector_->Stop(SIGKILL), 128 + SIGKILL);
+    ++kills;
+    std::this_thread::sleep_for(Random(0, 600));
+    ASSERT_NO_FATAL_FAILURE(StartCollector(agent_address));
+    // Nothing acknowledged before the kill is missing after it.
+    for (const auto& [hostname, sequence] : acked) {
+      if (sequence == 0) continue;
+      v1::GetHostRequest req;
+      req.set_host(hostname);
+      v1::Host host;
+      const grpc::Status s = collector_->fleet()->GetHost(Ctx().get(), req, &host);
+      ++acked_checks;
+      if (!s.ok() || host.summary().last_sequence() < sequence) {
+        lost += hostname + " acked " + std::to_string(sequence) + " before kill " + std::to_string(kills) +
+                ", stored " + std::to_string(host.summary().last_sequence()) + " (" + Describe(s) + ")\n";
+      }
+    }
+  }
+  for (auto& d : drivers) d.join();
+  for (const auto& e : driver_errors) ASSERT_EQ(e, "");
+  EXPECT_EQ(lost, "");
+
+  Figures figures;
+  ExpectConverged(&figures);
+  EXPECT_EQ(figures.changes, kHosts * kChangesPerHost);
+  figures.extra = "hosts=" + std::to_string(kHosts) + " collector_kills=" + std::to_string(kills) +
+                  " acked_checks=" + std::to_string(acked_checks) + " seed=" + std::to_string(seed_);
+  std::cout << figures.Line("collector_sigkill") << std::endl;
+  RecordProperty("figures", figures.Line("collector_sigkill"));
+}
+
+// The network between agents and collector is cut again and again by a proxy that stalls connections (bytes held,
+// nothing closed) or drops them (connections closed, new ones refused), while hosts change. Agents spool, reconnect
+// with backoff and deliver; nothing is lost or doubled.
+TEST_F(ChaosTest, NetworkCutByProxy) {
+  constexpr int kHosts = 3;
+  constexpr int kChangesPerHost = 6;
+  constexpr int kMinCuts = 8;
+  ASSERT_NO_FATAL_FAILURE(MakeHosts(kHosts));
+  ASSERT_NO_FATAL_FAILURE(StartCollector());
+  ChaosProxy proxy(collector_->agent_address());
+  for (auto& h : hosts_) h.StartAgentOn(proxy.address());
+  ASSERT_NO_FATAL_FAILURE(WaitForFirstReports());
+
+  std::atomic<int> drivers_running{kHosts};
+  std::vector<std::string> driver_errors(kHosts);
+  std::vector<std::thread> drivers;
+  for (int i = 0; i < kHosts; ++i) {
+    drivers.emplace_back([&, i] {
+      for (int c = 0; c < kChangesPerHost && driver_errors[i].empty(); ++c) {
+        if (auto r = Toggle(hosts_[i], KeslDeb()); !r) driver_errors[i] = r.message();
+      }
+      --drivers_running;
+    });
+  }
+  int stalls = 0, drops = 0;
+  while (drivers_running > 0 || stalls + drops < kMinCuts) {
+    const bool stall = std::uniform_int_distribution<int>(0, 1)(rng_) == 0;
+    proxy.SetMode(stall ? ChaosProxy::Mode::kStall : ChaosProxy::Mode::kDrop);
+    (stall ? stalls : drops)++;
+    std::this_thread::sleep_for(Random(300, 2000));  // the outage
+    proxy.SetMode(ChaosProxy::Mode::kForward);
+    std::this_thread::sleep_for(Random(100, 1000));
+  }
+  for (auto& d : drivers) d.join();
+  for (const auto& e : driver_errors) ASSERT_EQ(e, "");
+
+  Figures figures;
+  ExpectConverged(&figures);
+  EXPECT_EQ(figures.changes, kHosts * kChangesPerHost);
+  figures.extra = "hosts=" + std::to_string(kHosts) + " stalls=" + std::to_string(stalls) + " drops=" +
+                  std::to_string(drops) + " connections=" + std::to_string(proxy.accepted()) +
+                  " connections_cut=" + std::to_string(proxy.dropped()) + " seed=" + std::to_string(seed_);
+  std::cout << figures.Line("network_cut") << std::endl;
+  RecordProperty("figures", figures.Line("network_cut"));
+}
+
+// Agents killed (SIGKILL) at random moments around their spool writes, many times, first while the collector is
+// down (changes pile up in the spool across agent restarts), then with it back. No spool file is ever damaged by a
+// kill (temp, fsync, rename), every agent starts again, and every change arrives once, carrying the agent time it was
+// first seen (during the outage) while the collector stamps when it received it.
+TEST_F(ChaosTest, AgentKilledWhileSpooling) {
+  constexpr int kHosts = 2;
+  constexpr int kKillsPerHost = 14;
+  ASSERT_NO_FATAL_FAILURE(MakeHosts(kHosts));
+  ASSERT_NO_FATAL_FAILURE(StartCollector());
+  const std::string agent_address = collector_->agent_address();
+  for (auto& h : hosts_) h.StartAgentOn(agent_address);
+  ASSERT_NO_FATAL_FAILURE(WaitForFirstReports());
+
+  ASSERT_EQ(collector_->Stop(SIGKILL), 128 + SIGKILL);
+  const auto down_at = std::chrono::system_clock::now();
+  std::chrono::system_clock::time_point up_at;
+  int changes_while_down = 0;
+  int kills = 0;
+  for (int round = 0; round < kKillsPerHost; ++round) {
+    if (round == kKillsPerHost / 2) {
+      up_at = std::chrono::system_clock::now();
+      ASSERT_NO_FATAL_FAILURE(StartCollector(agent_address));
+    }
+    for (auto& h : hosts_) {
+      const ProcessResult r = h.installed ? Dpkg(h.root, {"-r", "kesl"}) : Dpkg(h.root, {"-i", KeslDeb()});
+      ASSERT_TRUE(r.Exited(0)) << r.Describe();
+      h.installed = !h.installed;
+      ++h.changes;
+      if (round < kKillsPerHost / 2) ++changes_while_down;
+    }
+    // Debounce (200 ms) + scan + spool write fall somewhere in here.
+    std::this_thread::sleep_for(Random(0, 500));
+    for (auto& h : hosts_) {
+      ASSERT_EQ(h.agent->Stop(SIGKILL), 128 + SIGKILL) << h.hostname;
+      ++kills;
+      h.StartAgentOn(agent_address);
+    }
+    // The change reaches the spool, by the killed agent or by the new one's first scan.
+    for (auto& h : hosts_) {
+      ASSERT_TRUE(test::WaitFor([&] { return h.Staged(); }, kDeadline)) << h.hostname << "\n"
+                                                                         << Tail(ReadOrEmpty(h.log), 3000);
+    }
+  }
+  Figures figures;
+  ExpectConverged(&figures);
+  for (const auto& h : hosts_) {
+    // Never damaged by a kill, and every start came up.
+    for (const auto& e : fs::recursive_directory_iterator(h.state_dir)) {
+      EXPECT_EQ(e.path().string().find(".corrupt"), std::string::npos) << e.path();
+    }
+    EXPECT_EQ(Count(ReadOrEmpty(h.log), "event=started "), h.agent_starts) << h.hostname;
+  }
+  // Changes made while the collector was down carry the agent time they were first seen, before it came back; the
+  // collector's time says when it got them.
+  std::vector<v1::Event> events;
+  ASSERT_TRUE(ListAllEvents(collector_->fleet(), "", &events).ok());
+  int seen_while_down = 0;
+  for (const auto& e : events) {
+    const auto agent_time = std::chrono::system_clock::time_point(
+        std::chrono::microseconds(google::protobuf::util::TimeUtil::TimestampToMicroseconds(e.agent_time())));
+    const auto time = std::chrono::system_clock::time_point(
+        std::chrono::microseconds(google::protobuf::util::TimeUtil::TimestampToMicroseconds(e.time())));
+    if (e.product_id() == "kesl" && agent_time > down_at && agent_time < up_at) {
+      ++seen_while_down;
+      EXPECT_GE(time, up_at) << EventLine(e);
+    }
+  }
+  EXPECT_EQ(seen_while_down, changes_while_down);
+  figures.extra = "hosts=" + std::to_string(kHosts) + " agent_kills=" + std::to_string(kills) +
+                  " changes_while_collector_down=" + std::to_string(changes_while_down) + " seed=" +
+                  std::to_string(seed_);
+  std::cout << figures.Line("agent_sigkill") << std::endl;
+  RecordProperty("figures", figures.Line("agent_sigkill"));
+}
+
+}  // namespace
+}  // namespace ksweep::chaos_test
