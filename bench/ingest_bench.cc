@@ -236,6 +236,7 @@ int main(int argc, char** argv) {
   o.data_dir = p.dir;
   o.agent_listen = "127.0.0.1:0";
   o.api_listen = "127.0.0.1:0";
+  o.insecure = true;  // plain text: the benchmark measures the store, not TLS
   o.agent.messages_per_second = 1e9;  // the benchmark measures the store, not the flood limit
   o.agent.message_burst = 1e9;
   o.agent.max_inflight_reports = std::max(p.window, 1);

@@ -7,6 +7,7 @@
 #include <deque>
 #include <optional>
 
+#include "common/tls/credentials.h"
 #include "server/grpc_status.h"
 
 namespace ksweep::server {
@@ -51,6 +52,7 @@ struct StreamState {
   grpc::Status finish_status;                 // guarded by mu
   std::atomic<int64_t> last_activity_us{0};   // steady clock
   std::string peer;
+  std::string identity;                       // host id of the client certificate; empty in plain text; set once
 
   void Pump(std::unique_lock<std::mutex>& lock);
 
@@ -89,12 +91,13 @@ struct StreamState {
 class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage> {
  public:
   AgentStream(Store* store, StreamRegistry* registry, const Clock* clock, const AgentLimits& limits,
-              LoggerPtr logger, grpc::CallbackServerContext* context)
+              LoggerPtr logger, const pki::Authority* authority, grpc::CallbackServerContext* context)
       : store_(store),
         registry_(registry),
         clock_(clock),
         limits_(limits),
         logger_(std::move(logger)),
+        authority_(authority),
         state_(std::make_shared<StreamState>()),
         tokens_(limits.message_burst),
         refilled_us_(SteadyMicros()) {
@@ -102,10 +105,32 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     state_->max_inflight = std::max(1, limits_.max_inflight_reports);
     state_->peer = context->peer();
     state_->last_activity_us = refilled_us_;
-    id_ = registry_->Add(state_);
-    logger_->debug("agent stream opened peer={} stream={}", state_->peer, id_);
+    std::optional<grpc::Status> refused;
+    if (authority != nullptr) {
+      // Registered before the revocation check, so a revocation racing this connection either is seen here or
+      // finds the stream in the registry (DropIdentity).
+      const auto auth = context->auth_context();
+      const auto cert = auth ? tls::VerifiedPeerCert(*auth) : std::nullopt;
+      if (cert) state_->identity = pki::Authority::IdentityOf(*cert);
+      id_ = registry_->Add(state_);
+      if (!cert) {
+        refused = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                               "agent stream: no client certificate; enroll first (ksweep-agent enroll)");
+      } else if (auto host = authority->CheckPeer(*cert); !host.ok()) {
+        authority->AuditRefusal("connect_refused", state_->identity, state_->peer, host.status().message());
+        refused = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "agent stream: " + host.status().message());
+      }
+    } else {
+      id_ = registry_->Add(state_);
+    }
+    logger_->debug("agent stream opened peer={} stream={} identity={}", state_->peer, id_, state_->identity);
     auto st = state_;
     std::unique_lock<std::mutex> lock(st->mu);
+    if (refused) {
+      logger_->warn("agent stream refused peer={} identity={} code={} error=\"{}\"", st->peer, st->identity,
+                    static_cast<int>(refused->error_code()), refused->error_message());
+      st->RequestFinish(std::move(*refused));
+    }
     st->Pump(lock);
   }
 
@@ -212,8 +237,18 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     return std::nullopt;
   }
 
+  // In TLS mode a host speaks only for itself: the certificate's identity, not the message, says who it is.
+  std::optional<grpc::Status> CheckIdentity(const std::string& claimed, const std::string& where) const {
+    if (authority_ == nullptr || claimed == state_->identity) return std::nullopt;
+    authority_->AuditRefusal("host_id_mismatch", state_->identity, state_->peer, where + " claims host '" + claimed + "'");
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        where + ": host id '" + claimed + "' is not the client certificate's host '" +
+                            state_->identity + "': refused, nothing stored");
+  }
+
   std::optional<grpc::Status> OnHello(const v1::Hello& hello) {
     if (auto bad = CheckFacts(hello.host(), "Hello"); bad) return bad;
+    if (auto bad = CheckIdentity(hello.host().host_id(), "Hello"); bad) return bad;
     hello_seen_ = true;
     host_id_ = hello.host().host_id();
     facts_ = hello.host();
@@ -260,6 +295,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     }
     if (hr.has_host()) {
       if (auto bad = CheckFacts(hr.host(), where); bad) return bad;
+      if (auto bad = CheckIdentity(hr.host().host_id(), where); bad) return bad;
     }
     ReportIn in;
     in.host = facts_;
@@ -323,6 +359,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   const Clock* const clock_;
   const AgentLimits& limits_;
   const LoggerPtr logger_;
+  const pki::Authority* const authority_;
   const std::shared_ptr<StreamState> state_;
   uint64_t id_ = 0;
   // Touched only by OnReadDone, which gRPC never runs twice at once for one stream.
@@ -370,7 +407,7 @@ void StreamState::Pump(std::unique_lock<std::mutex>& lock) {
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>* AgentServiceImpl::Connect(
     grpc::CallbackServerContext* context) {
-  return new AgentStream(store_, registry_, clock_, limits_, logger_, context);
+  return new AgentStream(store_, registry_, clock_, limits_, logger_, authority_, context);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -440,6 +477,18 @@ void StreamRegistry::DrainAll(const grpc::Status& status) {
     for (const auto& [id, s] : streams_) all.push_back(s);
   }
   for (const auto& s : all) s->Fail(status);
+}
+
+int StreamRegistry::DropIdentity(const std::string& host_id, const grpc::Status& status) {
+  std::vector<std::shared_ptr<StreamState>> matching;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, s] : streams_) {
+      if (!host_id.empty() && s->identity == host_id) matching.push_back(s);
+    }
+  }
+  for (const auto& s : matching) s->Fail(status);
+  return static_cast<int>(matching.size());
 }
 
 size_t StreamRegistry::size() const {

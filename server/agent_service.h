@@ -15,6 +15,7 @@
 #include "common/logging.h"
 #include "ksweep/v1/agent.grpc.pb.h"
 #include "server/clock.h"
+#include "server/pki/authority.h"
 #include "server/store/store.h"
 
 namespace ksweep::server {
@@ -56,6 +57,8 @@ class StreamRegistry {
   int CloseIdle(int64_t now_steady_us, int64_t idle_timeout_seconds);
   // Every stream finishes with `status` once its in-flight acks are written.
   void DrainAll(const grpc::Status& status);
+  // Ends every stream whose client certificate names `host_id` (revocation). Returns how many.
+  int DropIdentity(const std::string& host_id, const grpc::Status& status);
   size_t size() const;
 
  private:
@@ -66,10 +69,19 @@ class StreamRegistry {
   std::unordered_map<uint64_t, std::string> host_of_;                // guarded by mu_
 };
 
+// With an `authority` (TLS, the default) a stream needs a verified client certificate that the authority accepts
+// (UNAUTHENTICATED otherwise), and its Hello and reports must name the certificate's host (PERMISSION_DENIED and a
+// security log line otherwise). Null `authority`: plain text (--insecure), no identity checks.
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
-  AgentServiceImpl(Store* store, StreamRegistry* registry, const Clock* clock, AgentLimits limits, LoggerPtr logger)
-      : store_(store), registry_(registry), clock_(clock), limits_(limits), logger_(std::move(logger)) {}
+  AgentServiceImpl(Store* store, StreamRegistry* registry, const Clock* clock, AgentLimits limits, LoggerPtr logger,
+                   const pki::Authority* authority = nullptr)
+      : store_(store),
+        registry_(registry),
+        clock_(clock),
+        limits_(limits),
+        logger_(std::move(logger)),
+        authority_(authority) {}
 
   using v1::AgentService::CallbackService::Connect;  // the generated sync overload stays visible
   grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>* Connect(
@@ -81,6 +93,7 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   const Clock* const clock_;
   const AgentLimits limits_;
   const LoggerPtr logger_;
+  const pki::Authority* const authority_;
 };
 
 }  // namespace ksweep::server

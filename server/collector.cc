@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/tls/credentials.h"
 #include "server/store/sqlite_store.h"
 
 namespace ksweep::server {
@@ -83,17 +84,32 @@ Status Collector::Run() {
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
 
-  agent_service_ = std::make_unique<AgentServiceImpl>(store_.get(), &registry_, clock_, o.agent, logger_);
+  std::shared_ptr<grpc::ServerCredentials> agent_creds = grpc::InsecureServerCredentials();
+  if (!o.insecure) {
+    auto authority = pki::Authority::Open(o.data_dir, o.pki, clock_, logger_);
+    if (!authority.ok()) return authority.status();
+    authority_ = std::move(*authority);
+    const auto& p = authority_->paths();
+    // Requested, not required: Enroll comes without a client certificate. AgentService.Connect and Renew refuse a
+    // call that has none; a certificate that is sent must chain to our CA or the handshake fails.
+    auto creds = tls::MakeServerCredentials(
+        {p.server_cert, p.server_key, p.ca_cert, tls::ClientCertPolicy::kRequestAndVerify});
+    if (!creds.ok()) return creds.status();
+    agent_creds = *creds;
+    enrollment_service_ = std::make_unique<pki::EnrollmentServiceImpl>(authority_.get(), o.enroll, logger_);
+  }
+  agent_service_ = std::make_unique<AgentServiceImpl>(store_.get(), &registry_, clock_, o.agent, logger_,
+                                                      authority_.get());
   fleet_service_ = std::make_unique<FleetServiceImpl>(store_.get(), &registry_, &bus_, o.fleet, logger_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  // TLS lands with the security issue; until then both listeners are plain text.
   int agent_port = 0;
   grpc::ServerBuilder agent_builder;
-  agent_builder.AddListeningPort(o.agent_listen, grpc::InsecureServerCredentials(), &agent_port);
+  agent_builder.AddListeningPort(o.agent_listen, agent_creds, &agent_port);
   agent_builder.RegisterService(agent_service_.get());
+  if (enrollment_service_) agent_builder.RegisterService(enrollment_service_.get());
   agent_builder.SetMaxReceiveMessageSize(o.agent.max_receive_message_bytes);
   agent_builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, o.agent.keepalive_time_ms);
   agent_builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, o.agent.keepalive_timeout_ms);
@@ -128,8 +144,8 @@ Status Collector::Run() {
   }
   fs::rename(tmp, ports_path, ec);
   if (ec) return Status::IoError("data dir '" + o.data_dir + "': cannot write " + ports_path.string());
-  logger_->info("collector listening agent_listen={} api_listen={} data={}", agent_address_, api_address_,
-                o.data_dir);
+  logger_->info("collector listening agent_listen={} api_listen={} data={} agent_tls={}", agent_address_, api_address_,
+                o.data_dir, o.insecure ? "off" : "mtls");
   return Status::Ok();
 }
 
@@ -183,6 +199,16 @@ void Collector::Shutdown() {
     lock_fd_ = -1;
   }
   logger_->info("collector stopped");
+}
+
+Result<int> Collector::RevokeHost(const std::string& host_id, const std::string& actor) {
+  if (!authority_) return Status::Unavailable("revoke: the collector runs --insecure (no certificates to revoke)");
+  auto n = authority_->Revoke(host_id, actor);
+  if (!n.ok()) return n;
+  const int dropped = registry_.DropIdentity(
+      host_id, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "host '" + host_id + "': certificate revoked"));
+  logger_->warn("event=audit action=revoke_streams host_id={} streams_closed={} actor={}", host_id, dropped, actor);
+  return n;
 }
 
 Collector::~Collector() { Shutdown(); }

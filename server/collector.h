@@ -15,6 +15,8 @@
 #include "server/clock.h"
 #include "server/event_bus.h"
 #include "server/fleet_service.h"
+#include "server/pki/authority.h"
+#include "server/pki/enrollment_service.h"
 #include "server/store/store.h"
 
 namespace ksweep::server {
@@ -30,6 +32,12 @@ struct CollectorOptions {
   int64_t shutdown_grace_seconds = 10;     // streams still open after this are cancelled
   AgentLimits agent;
   FleetLimits fleet;
+  // false (the default): the agent port is TLS with the certificates of DATA/pki (`ksweep-collector init`), client
+  // certificates requested and verified, EnrollmentService served beside AgentService. true: plain text, no
+  // enrollment, no identity checks.
+  bool insecure = false;
+  pki::AuthorityOptions pki;   // agent certificate lifetime
+  pki::RateLimit enroll;       // Enroll attempts per source address
 };
 
 // The file (in the data dir) where a running collector writes its bound addresses, one key=value per line:
@@ -47,6 +55,12 @@ class Collector {
   const std::string& api_address() const { return api_address_; }
   Store* store() const { return store_.get(); }
   StreamRegistry* streams() { return &registry_; }
+  // Null with --insecure.
+  pki::Authority* authority() const { return authority_.get(); }
+
+  // Revokes every certificate of `host_id` and ends its live agent streams (the AdminService calls this for
+  // `ksweep hosts revoke HOST`). Returns how many certificates were live. kUnavailable with --insecure.
+  Result<int> RevokeHost(const std::string& host_id, const std::string& actor);
 
   // Stops accepting, lets open streams write their pending acks and finish, flushes the writer, closes the store.
   // Idempotent.
@@ -64,6 +78,8 @@ class Collector {
   EventBus bus_;
   StreamRegistry registry_;
   StorePtr store_;
+  std::unique_ptr<pki::Authority> authority_;
+  std::unique_ptr<pki::EnrollmentServiceImpl> enrollment_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<FleetServiceImpl> fleet_service_;
   std::unique_ptr<grpc::Server> agent_server_;

@@ -45,6 +45,7 @@ Result<ServeCommand> ParseServeArgs(const std::vector<std::string>& args) {
   ServeCommand cmd;
   CollectorOptions& o = cmd.options;
   std::string config_file, stale_after = "24h", expire_after = "0", idle_timeout = "300s", sweep_interval = "60s";
+  std::string cert_lifetime = "365d";
   po::options_description flags("ksweep-collector serve");
   // clang-format off
   flags.add_options()
@@ -55,7 +56,15 @@ Result<ServeCommand> ParseServeArgs(const std::vector<std::string>& args) {
     ("config", po::value(&config_file), "config file: the same keys as these flags, key=value per line")
     ("log-level", po::value(&cmd.log.level)->default_value(cmd.log.level), "trace, debug, info, warn, error")
     ("log-file", po::value(&cmd.log.file), "log to this file instead of stderr")
-    ("insecure", po::bool_switch(&cmd.insecure), "allow plain-text gRPC (the only transport until TLS lands)")
+    ("insecure", po::bool_switch(&cmd.insecure),
+        "plain-text gRPC on the agent port: no TLS, no enrollment, no identity checks (default: mutual TLS with the "
+        "certificates of DATA/pki, made by `ksweep-collector init`)")
+    ("cert-lifetime", po::value(&cert_lifetime)->default_value(cert_lifetime),
+        "lifetime of the agent certificates signed at enrollment and renewal")
+    ("enroll-rate", po::value(&o.enroll.per_minute)->default_value(o.enroll.per_minute),
+        "enrollment attempts per minute one source address may make (sustained)")
+    ("enroll-burst", po::value(&o.enroll.burst)->default_value(o.enroll.burst),
+        "enrollment attempts one source address may make at once")
     ("stale-after", po::value(&stale_after)->default_value(stale_after), "a host not heard from this long is STALE")
     ("expire-after", po::value(&expire_after)->default_value(expire_after),
         "remove hosts labelled --expire-label not heard from this long (0: never); their history stays")
@@ -134,6 +143,14 @@ Result<ServeCommand> ParseServeArgs(const std::vector<std::string>& args) {
     return Status::InvalidArgument("--agent-rate: more than 0; --agent-burst: at least 1");
   }
   if (o.agent.heartbeat_interval_seconds == 0) return Status::InvalidArgument("--heartbeat-interval: at least 1");
+  auto lifetime = ParseDurationSeconds(cert_lifetime, "--cert-lifetime");
+  if (!lifetime.ok()) return lifetime.status();
+  if (*lifetime < 3600) return Status::InvalidArgument("--cert-lifetime: at least 1h");
+  o.pki.cert_lifetime_seconds = *lifetime;
+  if (o.enroll.per_minute <= 0 || o.enroll.burst < 1) {
+    return Status::InvalidArgument("--enroll-rate: more than 0; --enroll-burst: at least 1");
+  }
+  o.insecure = cmd.insecure;
   return cmd;
 }
 

@@ -1,6 +1,11 @@
 // ksweep-collector: stores what agents report and serves the fleet API.
 #include <signal.h>
 
+// GCC 12 reports a null dereference inside Boost's typed_value<std::string>::notify that cannot happen (config.cc).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <boost/program_options.hpp>
+
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -10,11 +15,13 @@
 #include "server/clock.h"
 #include "server/collector.h"
 #include "server/config.h"
+#include "server/pki/init.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: ksweep-collector serve --data DIR [--agent-listen ADDR] [--api-listen ADDR] [--config FILE]\n"
+    "usage: ksweep-collector init --data DIR --name HOST[,HOST...] [--force] [--secret-out FILE]\n"
+    "       ksweep-collector serve --data DIR [--agent-listen ADDR] [--api-listen ADDR] [--config FILE] [--insecure]\n"
     "       ksweep-collector serve --help\n"
     "       ksweep-collector --version\n";
 
@@ -42,11 +49,9 @@ int Serve(const std::vector<std::string>& args) {
     std::cerr << "ksweep-collector serve: " << logger.status().message() << "\n";
     return 2;
   }
-  // Plain text is the only transport until TLS lands; --insecure will then be required for it.
   if (cmd->insecure) {
-    (*logger)->warn("insecure=true plain-text gRPC: anyone on the network can read and forge agent traffic");
-  } else {
-    (*logger)->warn("plain-text gRPC (TLS not available yet); later versions will require --insecure for this");
+    (*logger)->warn("insecure=true plain-text gRPC on the agent port: anyone on the network can read and forge agent "
+                    "traffic; use only on loopback or for tests");
   }
 
   ksweep::server::SystemClock clock;
@@ -60,6 +65,61 @@ int Serve(const std::vector<std::string>& args) {
   sigwait(&stop, &sig);
   (*logger)->info("signal received signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*collector)->Shutdown();
+  return 0;
+}
+
+int Init(const std::vector<std::string>& args) {
+  namespace po = boost::program_options;
+  ksweep::server::pki::InitOptions o;
+  std::string names;
+  po::options_description flags("ksweep-collector init");
+  // clang-format off
+  flags.add_options()
+    ("help,h", "print this help")
+    ("data", po::value(&o.data_dir), "data directory; its pki/ folder receives the CA, server certificate and "
+        "the enrollment secret's hash")
+    ("name", po::value(&names), "DNS names and IP addresses of the collector, comma-separated (server certificate "
+        "SANs): what agents put in --server")
+    ("force", po::bool_switch(&o.force), "replace an existing CA (every enrolled agent must enroll again)")
+    ("secret-out", po::value(&o.secret_out), "also write the enrollment secret to this file (mode 0600)");
+  // clang-format on
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(flags).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "ksweep-collector init: " << e.what() << "\n" << kUsage;
+    return 2;
+  }
+  if (vm.count("help") != 0) {
+    std::cout << kUsage << "\n" << flags;
+    return 0;
+  }
+  o.names = ksweep::server::pki::SplitNames(names);
+  const int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto r = ksweep::server::pki::InitPki(o, now_s);
+  if (!r.ok()) {
+    std::cerr << "ksweep-collector init: " << r.status().message() << "\n";
+    return 2;
+  }
+  const auto& p = r->paths;
+  std::string sans;
+  for (const auto& n : r->dns_names) sans += (sans.empty() ? "" : ",") + n;
+  for (const auto& n : r->ip_addresses) sans += (sans.empty() ? "" : ",") + n;
+  std::cout << "ksweep-collector init: data dir " << o.data_dir << " is ready\n"
+            << "  CA certificate      " << p.ca_cert << " (0644, serial " << r->ca_serial << ")\n"
+            << "  CA private key      " << p.ca_key << " (0600, never leaves this host)\n"
+            << "  server certificate  " << p.server_cert << " (0644, SANs " << sans << ")\n"
+            << "  server private key  " << p.server_key << " (0600)\n"
+            << "  enrollment secret   " << p.secret_hash << " holds only its SHA-256\n"
+            << "  certificate state   " << p.cert_db << " (0600)\n\n"
+            << "Enrollment secret (shown once" << (o.secret_out.empty() ? "" : ", also in " + o.secret_out)
+            << "):\n  " << r->secret << "\n\n"
+            << "Hand each agent the CA certificate and the secret (e.g. by configuration management), then on it:\n"
+            << "  ksweep-agent enroll --server " << (sans.empty() ? "HOST" : o.names.front())
+            << ":7443 --ca-cert ca.pem --secret-file FILE --state-dir /var/lib/ksweep-agent\n"
+            << "Start the collector with: ksweep-collector serve --data " << o.data_dir << "\n";
   return 0;
 }
 
@@ -82,6 +142,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (args[0] == "init") return Init(std::vector<std::string>(args.begin() + 1, args.end()));
   if (args[0] != "serve") {
     std::cerr << "ksweep-collector: unknown command '" << args[0] << "'\n" << kUsage;
     return 2;

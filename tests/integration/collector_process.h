@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -47,8 +48,8 @@ inline int RunCollector(const std::vector<std::string>& args, std::string* err_o
 
 class CollectorProcess {
  public:
-  CollectorProcess(std::string data_dir, std::vector<std::string> extra_args)
-      : data_dir_(std::move(data_dir)), extra_(std::move(extra_args)) {}
+  CollectorProcess(std::string data_dir, std::vector<std::string> extra_args, bool tls = false)
+      : data_dir_(std::move(data_dir)), extra_(std::move(extra_args)), tls_(tls) {}
   ~CollectorProcess() {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
@@ -64,6 +65,9 @@ class CollectorProcess {
     std::vector<std::string> argv_s{CollectorBinary(), "serve", "--data", data_dir_, "--agent-listen",
                                     "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--log-level", "debug",
                                     "--log-file", log_file_};
+    // Plain text unless the test asks for TLS (`tls` in the constructor): the PKI tests pass a data dir made by
+    // `ksweep-collector init` and no --insecure.
+    if (!tls_ && std::find(extra_.begin(), extra_.end(), "--insecure") == extra_.end()) argv_s.push_back("--insecure");
     argv_s.insert(argv_s.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -129,6 +133,7 @@ class CollectorProcess {
  private:
   std::string data_dir_;
   std::vector<std::string> extra_;
+  bool tls_ = false;
   std::string log_file_;
   pid_t pid_ = -1;
   std::string agent_;
