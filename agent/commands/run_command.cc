@@ -24,6 +24,8 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
   std::string log_file;
   int scan_interval_s = 3600;
   int debounce_ms = 2000;
+  int max_rss_mb = 64;
+  int watchdog_interval_s = 10;
   DaemonOptions options;
   desc.add_options()
       ("help,h", "show this help")
@@ -35,6 +37,11 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
       ("scan-interval", po::value(&scan_interval_s), "seconds between periodic scans, jittered (default 3600)")
       ("debounce-ms", po::value(&debounce_ms), "quiet time after a file change before rescanning (default 2000)")
       ("insecure", "plain-text gRPC (until TLS lands this is the only mode)")
+      ("max-rss-mb", po::value(&max_rss_mb),
+       "watchdog: exit 75 (for systemd to restart) above this resident memory in MiB (default 64)")
+      ("max-cpu-percent", po::value(&options.watchdog.max_cpu_percent),
+       "watchdog: exit 75 when CPU stays above this share of one core for 3 checks (default 5)")
+      ("watchdog-interval", po::value(&watchdog_interval_s), "watchdog: seconds between checks, 0 disables (default 10)")
       ("log-level", po::value(&log_level), "trace, debug, info (default), warn, error, off")
       ("log-file", po::value(&log_file), "log to this file instead of stderr");
   auto vm = ParseOptions(desc, args);
@@ -44,6 +51,9 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
   if (options.state_dir.empty()) return UsageError("run: --state-dir DIR is required");
   if (scan_interval_s < 10) return UsageError("run: --scan-interval must be at least 10 seconds");
   if (debounce_ms < 0) return UsageError("run: --debounce-ms must not be negative");
+  if (max_rss_mb < 1) return UsageError("run: --max-rss-mb must be at least 1");
+  if (options.watchdog.max_cpu_percent <= 0) return UsageError("run: --max-cpu-percent must be positive");
+  if (watchdog_interval_s < 0) return UsageError("run: --watchdog-interval must not be negative");
   auto log = MakeLogger("agent", LogOptions{log_level, log_file});
   if (!log.ok()) return UsageError(log.status().message());
   auto rules = LoadRules(rules_path);
@@ -54,6 +64,9 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
   options.rules = &*rules;
   options.scan_interval = std::chrono::seconds(scan_interval_s);
   options.debounce = std::chrono::milliseconds(debounce_ms);
+  options.watchdog.max_rss_bytes = static_cast<uint64_t>(max_rss_mb) << 20;
+  options.watchdog.enabled = watchdog_interval_s > 0;
+  if (options.watchdog.enabled) options.watchdog.interval = std::chrono::seconds(watchdog_interval_s);
   options.insecure = true;
   ProbeRegistry registry;
   RegisterBuiltinProbes(registry);

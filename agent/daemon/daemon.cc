@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <charconv>
 #include <csignal>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -79,6 +80,9 @@ Status CheckOptions(const DaemonOptions& options) {
     return Status::InvalidArgument("heartbeat interval: must be from 1 s to 24 h");
   }
   if (options.welcome_timeout.count() <= 0) return Status::InvalidArgument("welcome timeout: must be positive");
+  if (options.watchdog.enabled && options.watchdog.interval.count() <= 0) {
+    return Status::InvalidArgument("watchdog interval: must be positive");
+  }
   if (!options.insecure) {
     return Status::InvalidArgument("TLS to the collector is not implemented yet: plain-text gRPC only");
   }
@@ -120,7 +124,9 @@ class Daemon {
         debounce_timer_(io),
         heartbeat_timer_(io),
         reconnect_timer_(io),
-        welcome_timer_(io) {}
+        welcome_timer_(io),
+        watchdog_timer_(io),
+        watchdog_(options.watchdog, SampleSelf()) {}
 
   void Start() {
     boost::system::error_code ec;
@@ -132,12 +138,15 @@ class Daemon {
       Stop();
     });
     log_->info("event=started server={} root={} state_dir={} sequence={} scan_interval_s={} debounce_ms={} "
-               "watching={}",
+               "watching={} watchdog_max_rss_bytes={} watchdog_max_cpu_percent={} watchdog_interval_s={}",
                options_.server, options_.root, store_->dir(), store_->last_sequence(), options_.scan_interval.count(),
-               options_.debounce.count(), watcher_ ? "yes" : "no");
+               options_.debounce.count(), watcher_ ? "yes" : "no", options_.watchdog.max_rss_bytes,
+               options_.watchdog.max_cpu_percent,
+               options_.watchdog.enabled ? options_.watchdog.interval.count() : 0);
     if (watcher_) watcher_->Start([this](const std::string& path) { OnFilesChanged(path); });
     RequestScan("start");
     Connect();
+    if (options_.watchdog.enabled) ArmWatchdog();
   }
 
  private:
@@ -154,6 +163,7 @@ class Daemon {
     heartbeat_timer_.cancel();
     reconnect_timer_.cancel();
     welcome_timer_.cancel();
+    watchdog_timer_.cancel();
     if (watcher_) watcher_->Close();
     if (stream_) stream_->Cancel();
   }
@@ -233,6 +243,29 @@ class Daemon {
     debounce_timer_.async_wait([this](const boost::system::error_code& ec) {
       debounce_armed_ = false;
       if (!ec) RequestScan("files_changed");
+    });
+  }
+
+  // --- Watchdog -------------------------------------------------------------------------------------------------
+
+  void ArmWatchdog() {
+    watchdog_timer_.expires_after(options_.watchdog.interval);
+    watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      const ResourceSample now = SampleSelf();
+      const std::string why = watchdog_.Next(now);
+      log_->debug("event=watchdog_sample rss_bytes={} cpu_percent={:.2f}", now.rss_bytes,
+                  watchdog_.last_cpu_percent());
+      if (!why.empty()) {
+        // Everything worth keeping is already on disk (the spool is crash-safe), and a graceful stop would wait for
+        // the very scan that may be running away: exit now, let the supervisor start a fresh agent.
+        log_->critical("event=watchdog_exit reason=\"{}\" exit_code={} note=\"over a footprint limit; systemd "
+                       "(Restart=on-failure) starts a fresh agent\"",
+                       why, kExitWatchdog);
+        log_->flush();
+        std::_Exit(kExitWatchdog);
+      }
+      ArmWatchdog();
     });
   }
 
@@ -434,6 +467,8 @@ class Daemon {
   asio::steady_timer heartbeat_timer_;
   asio::steady_timer reconnect_timer_;
   asio::steady_timer welcome_timer_;
+  asio::steady_timer watchdog_timer_;
+  WatchdogCheck watchdog_;
 
   bool stopping_ = false;
   bool scanning_ = false;

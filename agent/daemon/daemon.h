@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 
+#include "agent/daemon/watchdog.h"
 #include "agent/probe_registry.h"
 #include "common/logging.h"
 #include "ksweep/v1/rules.pb.h"
@@ -28,9 +29,12 @@ struct DaemonOptions {
   std::chrono::seconds welcome_timeout{30};
   // Limit on an external command run by a probe during a scan.
   std::chrono::milliseconds command_timeout{10000};
+  // Memory and CPU self-check (watchdog.h): past a limit the agent exits kExitWatchdog for systemd to restart it.
+  WatchdogLimits watchdog;
 };
 
-// Runs until SIGTERM/SIGINT. Returns the process exit code (0 on clean shutdown, 2 on bad options/state dir).
+// Runs until SIGTERM/SIGINT. Returns the process exit code (0 on clean shutdown, 2 on bad options/state dir); the
+// watchdog ends the process itself with kExitWatchdog (75).
 int RunDaemon(const DaemonOptions& options, const ProbeRegistry& registry, const LoggerPtr& log);
 
 }  // namespace ksweep::agent
