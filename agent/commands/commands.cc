@@ -7,11 +7,13 @@ namespace ksweep::agent {
 // Each defined in its own NAME_command.cc.
 AgentCommand ScanCommand();
 AgentCommand RunCommand();
+AgentCommand EnrollCommand();
 
 const std::vector<AgentCommand>& AllCommands() {
   static const std::vector<AgentCommand> commands = {
       ScanCommand(),
       RunCommand(),
+      EnrollCommand(),
   };
   return commands;
 }

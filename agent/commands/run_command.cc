@@ -1,10 +1,12 @@
 // `ksweep-agent run`: the daemon. Streams reports to the collector until SIGTERM.
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "agent/commands/command.h"
+#include "agent/daemon/credentials.h"
 #include "agent/daemon/daemon.h"
 #include "agent/probe_registry.h"
 #include "common/logging.h"
@@ -36,7 +38,7 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
       ("config", po::value(&config_path), "config file of `key = value` lines with the same names as these flags")
       ("scan-interval", po::value(&scan_interval_s), "seconds between periodic scans, jittered (default 3600)")
       ("debounce-ms", po::value(&debounce_ms), "quiet time after a file change before rescanning (default 2000)")
-      ("insecure", "plain-text gRPC (until TLS lands this is the only mode)")
+      ("insecure", "plain-text gRPC to the collector (default: mutual TLS with STATE/tls from `enroll`)")
       ("max-rss-mb", po::value(&max_rss_mb),
        "watchdog: exit 75 (for systemd to restart) above this resident memory in MiB (default 64)")
       ("max-cpu-percent", po::value(&options.watchdog.max_cpu_percent),
@@ -67,7 +69,14 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
   options.watchdog.max_rss_bytes = static_cast<uint64_t>(max_rss_mb) << 20;
   options.watchdog.enabled = watchdog_interval_s > 0;
   if (options.watchdog.enabled) options.watchdog.interval = std::chrono::seconds(watchdog_interval_s);
-  options.insecure = true;
+  options.insecure = vm->count("insecure") > 0;
+  if (options.insecure) {
+    (*log)->warn("event=insecure note=\"plain-text gRPC: anyone on the network can read and forge this agent's "
+                 "reports; use only on loopback or for tests\"");
+  }
+  // Renews STATE/tls/agent.pem at 2/3 of its lifetime over the agent's own mTLS identity (credentials.h).
+  std::unique_ptr<CertRenewer> renewer;
+  if (!options.insecure) renewer = std::make_unique<CertRenewer>(options.server, options.state_dir, *log);
   ProbeRegistry registry;
   RegisterBuiltinProbes(registry);
   return RunDaemon(options, registry, *log);

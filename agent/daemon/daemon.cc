@@ -25,6 +25,7 @@
 
 #include "agent/daemon/backoff.h"
 #include "agent/daemon/collector_stream.h"
+#include "agent/daemon/credentials.h"
 #include "agent/daemon/report_compare.h"
 #include "agent/daemon/state_store.h"
 #include "agent/daemon/watcher.h"
@@ -83,13 +84,10 @@ Status CheckOptions(const DaemonOptions& options) {
   if (options.watchdog.enabled && options.watchdog.interval.count() <= 0) {
     return Status::InvalidArgument("watchdog interval: must be positive");
   }
-  if (!options.insecure) {
-    return Status::InvalidArgument("TLS to the collector is not implemented yet: plain-text gRPC only");
-  }
   return Status::Ok();
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server) {
+std::shared_ptr<grpc::Channel> MakeChannel(const DaemonOptions& options, const LoggerPtr& log) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
@@ -100,7 +98,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, "ksweep-agent/" KSWEEP_VERSION);
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  // Credentials are read per attempt: a renewed certificate (credentials.h) is used from the next connection on.
+  return grpc::CreateCustomChannel(options.server,
+                                   DaemonChannelCredentials(options.state_dir, options.insecure, log), args);
 }
 
 // The event loop's state. Every member is touched on the loop thread only, except where a scan runs on scan_pool_.
@@ -311,7 +311,7 @@ class Daemon {
     log_->info("event=connecting server={} attempt={}", options_.server, attempt);
     stream_guard_.emplace(io_.get_executor());
     stream_ = CollectorStream::Start(
-        MakeChannel(options_.server), io_.get_executor(), std::move(hello),
+        MakeChannel(options_, log_), io_.get_executor(), std::move(hello),
         [this, attempt](v1::CollectorMessage message) {
           if (attempt == attempt_ && stream_) OnMessage(std::move(message));
         },

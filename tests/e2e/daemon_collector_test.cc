@@ -35,7 +35,7 @@ class DaemonCollectorTest : public ::testing::Test {
   std::unique_ptr<AgentProcess> StartAgent(const std::string& log_name) {
     auto agent = std::make_unique<AgentProcess>(
         std::vector<std::string>{"run", "--server", collector_->agent_address(), "--state-dir", state().string(),
-                                 "--root", root().string(), "--debounce-ms", "200", "--log-level", "debug"},
+                                 "--root", root().string(), "--insecure", "--debounce-ms", "200", "--log-level", "debug"},
         base() / log_name);
     agent->Start();
     return agent;

@@ -65,7 +65,7 @@ class DaemonAgentTest : public ::testing::Test {
                                            const std::string& log_name = "agent.log") {
     auto agent = std::make_unique<AgentProcess>(
         std::vector<std::string>{"run", "--server", server, "--state-dir", state_dir.string(), "--root",
-                                 root().string(), "--debounce-ms", "200", "--log-level", "debug"},
+                                 root().string(), "--insecure", "--debounce-ms", "200", "--log-level", "debug"},
         fs::path(dir_.path()) / log_name);
     agent->Start();
     return agent;
