@@ -13,6 +13,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev rpm db5.3-util sqlite3 dpkg-dev python3 python3-grpcio python3-protobuf
   # benchmarks
   libbenchmark-dev time
+  # packaging (docs/PACKAGING.md): debs, rpms, lint, signed repositories, throw-away Debian roots, unit checks
+  fakeroot mmdebstrap apt-utils gnupg createrepo-c lintian rpmlint systemd util-linux
 )
 
 missing=()

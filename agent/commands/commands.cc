@@ -8,12 +8,14 @@ namespace ksweep::agent {
 AgentCommand ScanCommand();
 AgentCommand RunCommand();
 AgentCommand EnrollCommand();
+AgentCommand ConfigureCommand();
 
 const std::vector<AgentCommand>& AllCommands() {
   static const std::vector<AgentCommand> commands = {
       ScanCommand(),
       RunCommand(),
       EnrollCommand(),
+      ConfigureCommand(),
   };
   return commands;
 }

@@ -1,0 +1,128 @@
+// `ksweep-agent configure`: the real binary writes agent.conf and the copies into a temp config folder; `run` must
+// accept the file it writes (parsed by run's own option table through `run --config FILE --help`).
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/integration/test_util.h"
+
+namespace ksweep::test {
+namespace {
+
+constexpr char kCaPem[] =
+    "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+ProcessResult Agent(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {AgentBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv);
+}
+
+TEST(ConfigureCommandTest, WritesAConfigThatRunAccepts) {
+  TempDir dir("configure");
+  const std::string etc = dir.Sub("etc/ksweep");
+  auto r = Agent({"configure", "--server", "collector.example.org:7443", "--insecure", "--config-dir", etc});
+  ASSERT_TRUE(r.Exited(0)) << r.Describe();
+  EXPECT_NE(r.out.find("systemctl restart ksweep-agent"), std::string::npos) << r.out;
+
+  const std::string conf = etc + "/agent.conf";
+  EXPECT_EQ(ModeOf(conf), 0644u);
+  EXPECT_EQ(ModeOf(etc), 0755u);
+  EXPECT_NE(ReadFile(conf).find("\nserver = collector.example.org:7443\nstate-dir = /var/lib/ksweep/agent\n"
+                                "insecure = true\n"),
+            std::string::npos)
+      << ReadFile(conf);
+  EXPECT_FALSE(Exists(etc + "/agent-ca.pem"));
+  EXPECT_FALSE(Exists(etc + "/agent-enroll.secret"));
+
+  // run parses the config file with its own option table before it looks at --help: an unknown key fails here.
+  auto run = Agent({"run", "--config", conf, "--help"});
+  EXPECT_TRUE(run.Exited(0)) << run.Describe();
+}
+
+TEST(ConfigureCommandTest, CopiesCaCertificateAndSecretWithTightModes) {
+  TempDir dir("configure");
+  const std::string etc = dir.Sub("etc");
+  WriteFile(dir.Sub("in/ca.pem"), kCaPem, 0600);
+  WriteFile(dir.Sub("in/secret"), "s3cr3t-token\n\n", 0644);
+  auto r = Agent({"configure", "--server", "10.0.0.5:7443", "--ca-cert", dir.Sub("in/ca.pem"), "--secret-file",
+                  dir.Sub("in/secret"), "--config-dir", etc});
+  ASSERT_TRUE(r.Exited(0)) << r.Describe();
+
+  EXPECT_EQ(ReadFile(etc + "/agent-ca.pem"), kCaPem);
+  EXPECT_EQ(ModeOf(etc + "/agent-ca.pem"), 0644u);
+  EXPECT_EQ(ReadFile(etc + "/agent-enroll.secret"), "s3cr3t-token\n");
+  EXPECT_EQ(ModeOf(etc + "/agent-enroll.secret"), 0600u);
+  const std::string conf = ReadFile(etc + "/agent.conf");
+  EXPECT_NE(conf.find("\nca-cert = " + etc + "/agent-ca.pem\n"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("\nsecret-file = " + etc + "/agent-enroll.secret\n"), std::string::npos) << conf;
+  EXPECT_EQ(conf.find("insecure"), std::string::npos) << conf;
+  EXPECT_NE(r.out.find("ksweep-agent enroll --config " + etc + "/agent.conf"), std::string::npos) << r.out;
+}
+
+TEST(ConfigureCommandTest, ReconfiguringReplacesItsKeysAndKeepsTheAdminsOthers) {
+  TempDir dir("configure");
+  const std::string etc = dir.Sub("etc");
+  WriteFile(etc + "/agent.conf", "# mine\nserver = old.example:7443\nlog-level = debug\ninsecure = true\n");
+  auto r = Agent({"configure", "--server", "new.example:9443", "--state-dir", "/srv/agent", "--config-dir", etc});
+  ASSERT_TRUE(r.Exited(0)) << r.Describe();
+  EXPECT_EQ(ReadFile(etc + "/agent.conf"),
+            "# mine\nlog-level = debug\nserver = new.example:9443\nstate-dir = /srv/agent\n");
+}
+
+TEST(ConfigureCommandTest, BadInputWritesNothingAndNamesTheProblem) {
+  TempDir dir("configure");
+  const std::string etc = dir.Sub("etc");
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  WriteFile(dir.Sub("not-a-cert.pem"), "hello\n");
+  WriteFile(dir.Sub("empty-secret"), "\n\n");
+  WriteFile(dir.Sub("ca.pem"), kCaPem);
+  const std::vector<Case> cases = {
+      {{"configure", "--config-dir", etc}, "--server HOST:PORT is required"},
+      {{"configure", "--server", "collector", "--config-dir", etc}, "expected HOST:PORT"},
+      {{"configure", "--server", "collector:0", "--config-dir", etc}, "port must be a number from 1 to 65535"},
+      {{"configure", "--server", "collector:99999", "--config-dir", etc}, "port must be a number"},
+      {{"configure", "--server", "a b:7443", "--config-dir", etc}, "must not contain spaces"},
+      {{"configure", "--server", "c:7443", "--ca-cert", dir.Sub("missing.pem"), "--secret-file",
+        dir.Sub("empty-secret"), "--config-dir", etc},
+       "missing.pem"},
+      {{"configure", "--server", "c:7443", "--ca-cert", dir.Sub("not-a-cert.pem"), "--secret-file",
+        dir.Sub("empty-secret"), "--config-dir", etc},
+       "no PEM certificate"},
+      {{"configure", "--server", "c:7443", "--ca-cert", dir.Sub("ca.pem"), "--secret-file", dir.Sub("empty-secret"),
+        "--config-dir", etc},
+       "empty"},
+      {{"configure", "--server", "c:7443", "--ca-cert", dir.Sub("ca.pem"), "--config-dir", etc}, "go together"},
+      {{"configure", "--server", "c:7443", "--ca-cert", dir.Sub("ca.pem"), "--secret-file", dir.Sub("empty-secret"),
+        "--insecure", "--config-dir", etc},
+       "exclude each other"},
+      {{"configure", "--server", "c:7443", "--state-dir", "relative", "--config-dir", etc}, "absolute path"},
+      {{"configure", "--server", "c:7443", "--bogus", "--config-dir", etc}, "bogus"},
+  };
+  for (const Case& c : cases) {
+    auto r = Agent(c.args);
+    EXPECT_TRUE(r.Exited(2)) << c.message << ": " << r.Describe();
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_FALSE(Exists(etc)) << "wrote something for: " << c.message;
+  }
+}
+
+}  // namespace
+}  // namespace ksweep::test
