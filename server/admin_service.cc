@@ -126,15 +126,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeHost(grpc::CallbackServerConte
   } else if (host.status().code() != Status::Code::kNotFound) {
     return Done(ctx, ToGrpc(host.status()));
   }
-  auto r = revoke_host_(host_id, req->reason());
+  auto r = revoke_host_(host_id, "token:" + caller.token_name);
   if (!r.ok()) {
     logger_->warn("audit host revoke failed host_id={} {} error=\"{}\"", host_id, Who(caller), r.status().message());
     return Done(ctx, ToGrpc(r.status()));
   }
-  *resp = std::move(*r);
   resp->set_host_id(host_id);
-  logger_->info("audit host revoked host_id={} certificates={} streams_closed={} reason=\"{}\" {}", host_id,
-                resp->certificates_revoked(), resp->streams_closed(), req->reason().substr(0, 200), Who(caller));
+  resp->set_certificates_revoked(*r);
+  logger_->info("audit host revoked host_id={} certificates={} reason=\"{}\" {}", host_id, *r,
+                req->reason().substr(0, 200), Who(caller));
   return Done(ctx, grpc::Status::OK);
 }
 

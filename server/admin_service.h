@@ -16,10 +16,10 @@
 
 namespace ksweep::server {
 
-// Revokes the certificates of `host_id` and drops its live streams (the PKI side, server/pki/). Empty: RevokeHost
+// Revokes the certificates of `host_id` and drops its live streams (Collector::RevokeHost, server/pki/); returns how
+// many certificates were live. `actor` names the admin token for the CA's own audit trail. Empty: RevokeHost
 // answers UNIMPLEMENTED.
-using RevokeHostFn = std::function<Result<v1::RevokeHostResponse>(const std::string& host_id,
-                                                                  const std::string& reason)>;
+using RevokeHostFn = std::function<Result<int>(const std::string& host_id, const std::string& actor)>;
 
 struct AdminLimits {
   int64_t max_token_lifetime_seconds = 10LL * 365 * 86400;  // expires_in_seconds above this is INVALID_ARGUMENT

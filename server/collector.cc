@@ -123,10 +123,29 @@ Status Collector::Run() {
   }
   agent_address_ = BoundAddress(o.agent_listen, agent_port);
 
+  // The API port: TLS with the server certificate, no client certificates asked for (an agent's certificate is no
+  // key to the fleet API), a bearer token on every call, checked by the ApiAuthProcessor before any handler runs.
+  std::shared_ptr<grpc::ServerCredentials> api_creds = grpc::InsecureServerCredentials();
+  if (!o.insecure) {
+    auto tokens = auth::OpenSqliteTokenStore(auth::TokenStorePath(o.data_dir));
+    if (!tokens.ok()) return tokens.status();
+    tokens_ = std::move(*tokens);
+    const auto& p = authority_->paths();
+    auto creds = tls::MakeServerCredentials({p.server_cert, p.server_key, "", tls::ClientCertPolicy::kNone});
+    if (!creds.ok()) return creds.status();
+    api_creds = *creds;
+    api_creds->SetAuthMetadataProcessor(
+        std::make_shared<auth::ApiAuthProcessor>(tokens_.get(), clock_, o.api_auth, logger_));
+  }
+  // With --insecure the AdminService is there but refuses every call (it needs a token, tokens need TLS).
+  admin_service_ = std::make_unique<AdminServiceImpl>(
+      tokens_.get(), store_.get(), clock_,
+      [this](const std::string& host_id, const std::string& actor) { return RevokeHost(host_id, actor); }, logger_);
   int api_port = 0;
   grpc::ServerBuilder api_builder;
-  api_builder.AddListeningPort(o.api_listen, grpc::InsecureServerCredentials(), &api_port);
+  api_builder.AddListeningPort(o.api_listen, api_creds, &api_port);
   api_builder.RegisterService(fleet_service_.get());
+  api_builder.RegisterService(admin_service_.get());
   api_server_ = api_builder.BuildAndStart();
   if (!api_server_ || api_port == 0) {
     return Status::Unavailable("--api-listen '" + o.api_listen + "': cannot listen (address in use or invalid)");

@@ -11,7 +11,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/logging.h"
+#include "server/admin_service.h"
 #include "server/agent_service.h"
+#include "server/auth/api_auth.h"
+#include "server/auth/token_store.h"
 #include "server/clock.h"
 #include "server/event_bus.h"
 #include "server/fleet_service.h"
@@ -38,6 +41,7 @@ struct CollectorOptions {
   bool insecure = false;
   pki::AuthorityOptions pki;   // agent certificate lifetime
   pki::RateLimit enroll;       // Enroll attempts per source address
+  auth::ApiAuthLimits api_auth;  // API requests per token (TLS only; --insecure has no tokens)
 };
 
 // The file (in the data dir) where a running collector writes its bound addresses, one key=value per line:
@@ -82,6 +86,8 @@ class Collector {
   std::unique_ptr<pki::EnrollmentServiceImpl> enrollment_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<FleetServiceImpl> fleet_service_;
+  auth::TokenStorePtr tokens_;  // DATA/tokens.db; null with --insecure
+  std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> agent_server_;
   std::unique_ptr<grpc::Server> api_server_;
   std::string agent_address_;

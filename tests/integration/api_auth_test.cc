@@ -91,11 +91,9 @@ class ApiAuthTest : public ::testing::Test {
     fleet_ = std::make_unique<FleetServiceImpl>(store_.get(), &registry_, &bus_, FleetLimits{}, logger_);
     admin_ = std::make_unique<AdminServiceImpl>(
         tokens_.get(), store_.get(), &clock_,
-        [this](const std::string& host_id, const std::string&) -> Result<v1::RevokeHostResponse> {
-          revoked_hosts_.push_back(host_id);
-          v1::RevokeHostResponse r;
-          r.set_certificates_revoked(1);
-          return r;
+        [this](const std::string& host_id, const std::string& actor) -> Result<int> {
+          revoked_hosts_.push_back(host_id + " by " + actor);
+          return 1;
         },
         logger_);
     auto creds = tls::MakeServerCredentialsFromPem(pki_.server_cert, pki_.server_key, "", tls::ClientCertPolicy::kNone);
@@ -236,7 +234,8 @@ TEST_F(ApiAuthTest, AdminMakesViewerTokenThatReadsButCannotScanOrAdminister) {
   EXPECT_TRUE(st.ok()) << st.error_message();
   st = WithHeader("Bearer " + admin_token_, [&](grpc::ClientContext* c) { return admin->RevokeHost(c, rh, &rh_resp); });
   EXPECT_TRUE(st.ok()) << st.error_message();
-  EXPECT_EQ(revoked_hosts_, std::vector<std::string>{"some-host"});
+  EXPECT_EQ(revoked_hosts_, std::vector<std::string>{"some-host by token:root"});
+  EXPECT_EQ(rh_resp.certificates_revoked(), 1);
   st = WithHeader("Bearer " + admin_token_, [&](grpc::ClientContext* c) { return admin->ListTokens(c, {}, &list); });
   ASSERT_TRUE(st.ok()) << st.error_message();
   ASSERT_EQ(list.tokens_size(), 2);
