@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -15,13 +16,19 @@
 #include "server/clock.h"
 #include "server/collector.h"
 #include "server/config.h"
+#include "common/tls/files.h"
+#include "server/auth/token_command.h"
+#include "server/auth/token_store.h"
+#include "server/pki/cert_store.h"
 #include "server/pki/init.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: ksweep-collector init --data DIR --name HOST[,HOST...] [--force] [--secret-out FILE]\n"
+    "usage: ksweep-collector init --data DIR --name HOST[,HOST...] [--force] [--secret-out FILE] [--token-out FILE]\n"
     "       ksweep-collector serve --data DIR [--agent-listen ADDR] [--api-listen ADDR] [--config FILE] [--insecure]\n"
+    "       ksweep-collector revoke --data DIR HOST\n"
+    "       ksweep-collector token create|list|revoke --data DIR ...\n"
     "       ksweep-collector serve --help\n"
     "       ksweep-collector --version\n";
 
@@ -71,7 +78,7 @@ int Serve(const std::vector<std::string>& args) {
 int Init(const std::vector<std::string>& args) {
   namespace po = boost::program_options;
   ksweep::server::pki::InitOptions o;
-  std::string names;
+  std::string names, token_out;
   po::options_description flags("ksweep-collector init");
   // clang-format off
   flags.add_options()
@@ -81,7 +88,8 @@ int Init(const std::vector<std::string>& args) {
     ("name", po::value(&names), "DNS names and IP addresses of the collector, comma-separated (server certificate "
         "SANs): what agents put in --server")
     ("force", po::bool_switch(&o.force), "replace an existing CA (every enrolled agent must enroll again)")
-    ("secret-out", po::value(&o.secret_out), "also write the enrollment secret to this file (mode 0600)");
+    ("secret-out", po::value(&o.secret_out), "also write the enrollment secret to this file (mode 0600)")
+    ("token-out", po::value(&token_out), "also write the first admin API token to this file (mode 0600)");
   // clang-format on
   po::variables_map vm;
   try {
@@ -103,6 +111,24 @@ int Init(const std::vector<std::string>& args) {
     std::cerr << "ksweep-collector init: " << r.status().message() << "\n";
     return 2;
   }
+  // The first admin API token (server/auth): shown once, only its hash kept in DATA/tokens.db.
+  const int64_t now_us = now_s * 1'000'000;
+  auto token = ksweep::server::auth::CreateTokenInDataDir(o.data_dir, "admin", ksweep::server::auth::Role::kAdmin,
+                                                          now_us, 0);
+  if (!token.ok()) {  // a live "admin" token from an earlier init (--force): a second, dated one
+    token = ksweep::server::auth::CreateTokenInDataDir(o.data_dir, "admin-" + std::to_string(now_s),
+                                                       ksweep::server::auth::Role::kAdmin, now_us, 0);
+  }
+  if (!token.ok()) {
+    std::cerr << "ksweep-collector init: admin token: " << token.status().message() << "\n";
+    return 1;
+  }
+  if (!token_out.empty()) {
+    if (auto s = ksweep::tls::WriteFileAtomic(token_out, token->text + "\n", ksweep::tls::kPrivateMode); !s.ok()) {
+      std::cerr << "ksweep-collector init: --token-out: " << s.message() << "\n";
+      return 1;
+    }
+  }
   const auto& p = r->paths;
   std::string sans;
   for (const auto& n : r->dns_names) sans += (sans.empty() ? "" : ",") + n;
@@ -116,11 +142,44 @@ int Init(const std::vector<std::string>& args) {
             << "  certificate state   " << p.cert_db << " (0600)\n\n"
             << "Enrollment secret (shown once" << (o.secret_out.empty() ? "" : ", also in " + o.secret_out)
             << "):\n  " << r->secret << "\n\n"
+            << "Admin API token '" << token->record.name << "' (shown once"
+            << (token_out.empty() ? "" : ", also in " + token_out) << "; stored as a hash in "
+            << ksweep::server::auth::TokenStorePath(o.data_dir) << "):\n  " << token->text << "\n\n"
             << "Hand each agent the CA certificate and the secret (e.g. by configuration management), then on it:\n"
             << "  ksweep-agent enroll --server " << (sans.empty() ? "HOST" : o.names.front())
             << ":7443 --ca-cert ca.pem --secret-file FILE --state-dir /var/lib/ksweep-agent\n"
             << "Start the collector with: ksweep-collector serve --data " << o.data_dir << "\n";
   return 0;
+}
+
+// Offline revocation: certs.db is SQLite, so this works beside a running collector too, which refuses the host's
+// next connection. Streams already open stay until they reconnect: `ksweep hosts revoke HOST` (AdminService) also
+// ends them at once.
+int Revoke(const std::vector<std::string>& args) {
+  if (args.size() != 3 || args[0] != "--data") {
+    std::cerr << "ksweep-collector revoke: expected --data DIR HOST\n" << kUsage;
+    return 2;
+  }
+  const auto paths = ksweep::server::pki::PkiPathsFor(args[1]);
+  if (!std::filesystem::exists(paths.cert_db)) {
+    std::cerr << "ksweep-collector revoke: " << paths.cert_db << ": missing (not an initialised data dir)\n";
+    return 2;
+  }
+  auto store = ksweep::server::pki::CertStore::Open(paths.cert_db);
+  if (!store.ok()) {
+    std::cerr << "ksweep-collector revoke: " << store.status().message() << "\n";
+    return 2;
+  }
+  ksweep::server::SystemClock clock;
+  auto n = (*store)->RevokeHost(args[2], clock.Now());
+  if (!n.ok()) {
+    std::cerr << "ksweep-collector revoke: " << n.status().message() << "\n";
+    return 1;
+  }
+  (void)(*store)->Audit(clock.Now(), "revoke", args[2], "", "local", "offline; certificates revoked=" +
+                                                                           std::to_string(*n));
+  std::cout << "host " << args[2] << ": " << *n << " certificate(s) revoked; its next connection is refused\n";
+  return *n > 0 ? 0 : 3;
 }
 
 }  // namespace
@@ -143,6 +202,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "init") return Init(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (args[0] == "revoke") return Revoke(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (args[0] == "token") {
+    return ksweep::server::auth::RunTokenCommand(std::vector<std::string>(args.begin() + 1, args.end()), std::cout,
+                                                 std::cerr);
+  }
   if (args[0] != "serve") {
     std::cerr << "ksweep-collector: unknown command '" << args[0] << "'\n" << kUsage;
     return 2;
