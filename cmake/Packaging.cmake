@@ -76,10 +76,13 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME ksweep-agent)
 set(CPACK_DEBIAN_AGENT_DESCRIPTION "${_agent_summary}\n${_agent_body}")
-# Static: no shared library dependencies, so nothing to compute and nothing to depend on.
+# Static: no shared library dependencies to compute; debconf only for the preseedable server address.
 set(CPACK_DEBIAN_AGENT_PACKAGE_SHLIBDEPS OFF)
+# debconf: the collector address can be preseeded (packaging/deb/agent/templates, config).
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "debconf (>= 0.5) | debconf-2.0")
 set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA
-    ${_pkg}/deb/agent/postinst ${_pkg}/deb/agent/prerm ${_pkg}/deb/agent/postrm)
+    ${_pkg}/deb/agent/templates ${_pkg}/deb/agent/config ${_pkg}/deb/agent/postinst ${_pkg}/deb/agent/prerm
+    ${_pkg}/deb/agent/postrm)
 set(CPACK_DEBIAN_COLLECTOR_PACKAGE_NAME ksweep-collector)
 set(CPACK_DEBIAN_COLLECTOR_DESCRIPTION "${_collector_summary}\n${_collector_body}")
 set(CPACK_DEBIAN_COLLECTOR_PACKAGE_SHLIBDEPS ON)

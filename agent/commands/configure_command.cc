@@ -1,9 +1,12 @@
 // `ksweep-agent configure`: writes the agent's config file (default /etc/ksweep/agent.conf) for the packaged service,
-// and copies the collector's CA certificate and the enrollment secret beside it with tight modes. It only writes
-// files (it works in a chroot or an image build); the service reads them when it (re)starts.
-// Keys already in the file that configure does not set (log-level, scan-interval, ...) are kept.
-// Exit codes: 0 written; 2 bad arguments or an unreadable input file (nothing is written then), or a config folder
-// that cannot be written.
+// and copies the collector's CA certificate and the enrollment secret beside it with tight modes. Without --enroll it
+// only writes files (it works in a chroot or an image build); with --enroll it then runs `ksweep-agent enroll` on
+// those files. Keys already in the file that configure does not set (log-level, scan-interval, ...) are kept.
+//
+// agent.conf holds only keys `run` reads (server, state-dir, insecure): `run` refuses unknown keys, so the CA and the
+// secret are passed to `enroll` as flags naming the copies, not as config keys.
+// Exit codes: 0 written (and enrolled); 2 bad arguments or an unreadable input file (nothing is written then), or a
+// config folder that cannot be written; with --enroll, enroll's own codes (4: collector refused or unreachable).
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -12,9 +15,11 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/commands/command.h"
+#include "agent/commands/commands.h"
 #include "agent/daemon/atomic_file.h"
 
 namespace ksweep::agent {
@@ -22,19 +27,18 @@ namespace {
 
 constexpr AgentCommand kConfigure{
     "configure",
-    "configure --server HOST:PORT [--ca-cert FILE --secret-file FILE | --insecure] [--state-dir DIR] [--config-dir DIR]",
+    "configure --server HOST:PORT [--ca-cert FILE --secret-file FILE [--enroll]] [--insecure] [--state-dir DIR] "
+    "[--config-dir DIR]",
     nullptr};
 
 constexpr size_t kMaxCaBytes = 1 << 20;   // a CA bundle
 constexpr size_t kMaxSecretBytes = 4096;  // an enrollment secret is a short token
 constexpr size_t kMaxConfigBytes = 1 << 20;
 
-// Keys of `ksweep-agent run` and `ksweep-agent enroll` (run_command.cc, enroll_command.cc): `enroll --config` takes
-// the CA and the secret from ca-cert and secret-file, both take state-dir, run takes server and insecure.
+// Keys that `ksweep-agent run` and `ksweep-agent enroll` both read from the config file (run_command.cc,
+// enroll_command.cc).
 constexpr const char* kServerKey = "server";
 constexpr const char* kStateDirKey = "state-dir";
-constexpr const char* kCaKey = "ca-cert";
-constexpr const char* kSecretKey = "secret-file";
 constexpr const char* kInsecureKey = "insecure";
 
 Status CheckServer(const std::string& server) {
@@ -102,6 +106,7 @@ int RunConfigure(const std::vector<std::string>& args) {
   std::string secret_file;
   std::string dir = "/etc/ksweep";
   std::string state_dir = "/var/lib/ksweep/agent";
+  int enroll_timeout_s = 30;
   desc.add_options()
       ("help,h", "show this help")
       ("server", po::value(&server), "collector address HOST:PORT (its agents port, default 7443)")
@@ -110,7 +115,9 @@ int RunConfigure(const std::vector<std::string>& args) {
        "file holding the enrollment secret: copied to DIR/agent-enroll.secret (0600)")
       ("insecure", "plain-text gRPC to the collector (a collector without TLS; loopback or tests only)")
       ("state-dir", po::value(&state_dir), "the agent's state folder (default /var/lib/ksweep/agent, the service's)")
-      ("config-dir", po::value(&dir), "where to write agent.conf and the copies (default /etc/ksweep)");
+      ("config-dir", po::value(&dir), "where to write agent.conf and the copies (default /etc/ksweep)")
+      ("enroll", "then enroll this host with the collector (`ksweep-agent enroll`; needs --ca-cert, --secret-file)")
+      ("enroll-timeout", po::value(&enroll_timeout_s), "seconds to wait for the collector when enrolling (default 30)");
   auto vm = ParseOptions(desc, args);
   if (!vm.ok()) return UsageError(std::string(kConfigure.name) + ": " + vm.status().message());
   if (vm->count("help")) return PrintHelp(kConfigure, desc);
@@ -123,6 +130,9 @@ int RunConfigure(const std::vector<std::string>& args) {
   if (ca_cert.empty() != secret_file.empty()) {
     return UsageError("configure: --ca-cert and --secret-file go together (enrollment needs both)");
   }
+  const bool enroll = vm->count("enroll") > 0;
+  if (enroll && ca_cert.empty()) return UsageError("configure: --enroll needs --ca-cert and --secret-file");
+  if (enroll_timeout_s < 1) return UsageError("configure: --enroll-timeout must be at least 1 second");
   if (state_dir.empty() || state_dir.front() != '/') {
     return UsageError("configure: --state-dir '" + state_dir + "': must be an absolute path");
   }
@@ -155,7 +165,7 @@ int RunConfigure(const std::vector<std::string>& args) {
 
   if (Status s = EnsureDir(dir); !s.ok()) return UsageError("configure: " + s.message());
   std::ostringstream conf;
-  const std::set<std::string> ours = {kServerKey, kStateDirKey, kCaKey, kSecretKey, kInsecureKey};
+  const std::set<std::string> ours = {kServerKey, kStateDirKey, kInsecureKey};
   if (old_conf.empty()) {
     conf << "# ksweep-agent settings, read by the ksweep-agent service: `key = value` lines named like the flags of\n"
             "# `ksweep-agent run --help`. Written by `ksweep-agent configure`, which keeps keys it does not set.\n";
@@ -167,23 +177,35 @@ int RunConfigure(const std::vector<std::string>& args) {
   }
   conf << kServerKey << " = " << server << "\n" << kStateDirKey << " = " << state_dir << "\n";
   if (insecure) conf << kInsecureKey << " = true\n";
+  const std::string ca_path = dir + "/agent-ca.pem";
+  const std::string secret_path = dir + "/agent-enroll.secret";
   if (!ca_pem.empty()) {
-    const std::string path = dir + "/agent-ca.pem";
-    if (Status s = WriteWithMode(path, ca_pem, 0644); !s.ok()) return UsageError("configure: " + s.message());
-    conf << kCaKey << " = " << path << "\n";
+    if (Status s = WriteWithMode(ca_path, ca_pem, 0644); !s.ok()) return UsageError("configure: " + s.message());
   }
   if (!secret.empty()) {
-    const std::string path = dir + "/agent-enroll.secret";
-    if (Status s = WriteWithMode(path, secret + "\n", 0600); !s.ok()) {
+    if (Status s = WriteWithMode(secret_path, secret + "\n", 0600); !s.ok()) {
       return UsageError("configure: " + s.message());
     }
-    conf << kSecretKey << " = " << path << "\n";
   }
   if (Status s = WriteWithMode(conf_path, conf.str(), 0644); !s.ok()) {
     return UsageError("configure: " + s.message());
   }
   std::cout << "ksweep-agent: wrote " << conf_path << " (server " << server << ")\n";
-  if (!ca_pem.empty()) std::cout << "enroll this host: ksweep-agent enroll --config " << conf_path << "\n";
+  const std::vector<std::string> enroll_args = {"--config",      conf_path,   "--ca-cert", ca_path, "--secret-file",
+                                                secret_path,     "--timeout", std::to_string(enroll_timeout_s)};
+  if (!ca_pem.empty() && !enroll) {
+    std::cout << "enroll this host: ksweep-agent enroll";
+    for (const std::string& a : enroll_args) std::cout << " " << a;
+    std::cout << "\n";
+  }
+  if (enroll) {
+    const AgentCommand* command = nullptr;
+    for (const AgentCommand& c : AllCommands()) {
+      if (std::string_view(c.name) == "enroll") command = &c;
+    }
+    if (command == nullptr) return UsageError("configure: --enroll: this agent has no enroll command");
+    if (const int code = command->run(enroll_args); code != kExitOk) return code;
+  }
   std::cout << "start or restart the agent: systemctl restart ksweep-agent\n";
   return kExitOk;
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/collector_process.h"
 #include "tests/integration/test_util.h"
 
 namespace ksweep::test {
@@ -67,11 +68,59 @@ TEST(ConfigureCommandTest, CopiesCaCertificateAndSecretWithTightModes) {
   EXPECT_EQ(ModeOf(etc + "/agent-ca.pem"), 0644u);
   EXPECT_EQ(ReadFile(etc + "/agent-enroll.secret"), "s3cr3t-token\n");
   EXPECT_EQ(ModeOf(etc + "/agent-enroll.secret"), 0600u);
+  // agent.conf keeps to the keys run reads (run refuses others); the copies are named to `enroll` as flags.
   const std::string conf = ReadFile(etc + "/agent.conf");
-  EXPECT_NE(conf.find("\nca-cert = " + etc + "/agent-ca.pem\n"), std::string::npos) << conf;
-  EXPECT_NE(conf.find("\nsecret-file = " + etc + "/agent-enroll.secret\n"), std::string::npos) << conf;
+  EXPECT_EQ(conf.find("ca-cert"), std::string::npos) << conf;
+  EXPECT_EQ(conf.find("secret"), std::string::npos) << conf;
   EXPECT_EQ(conf.find("insecure"), std::string::npos) << conf;
-  EXPECT_NE(r.out.find("ksweep-agent enroll --config " + etc + "/agent.conf"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ksweep-agent enroll --config " + etc + "/agent.conf --ca-cert " + etc +
+                       "/agent-ca.pem --secret-file " + etc + "/agent-enroll.secret"),
+            std::string::npos)
+      << r.out;
+  auto run = Agent({"run", "--config", etc + "/agent.conf", "--help"});
+  EXPECT_TRUE(run.Exited(0)) << run.Describe();
+}
+
+// --enroll hands the copies to the real `enroll` command: against a real collector made by `ksweep-collector init`,
+// the agent leaves with its key and certificate in STATE/tls.
+TEST(ConfigureCommandTest, EnrollEnrollsWithARealCollector) {
+  TempDir dir("configure");
+  const std::string data = dir.Sub("collector");
+  auto init = RunProcess({testing::CollectorBinary(), "init", "--data", data, "--name", "127.0.0.1", "--secret-out",
+                          dir.Sub("secret")});
+  ASSERT_TRUE(init.Exited(0)) << init.Describe();
+  testing::CollectorProcess collector(data, {}, /*tls=*/true);
+  std::string error;
+  ASSERT_TRUE(collector.Start(&error)) << error;
+
+  const std::string etc = dir.Sub("etc");
+  const std::string state = dir.Sub("state");
+  auto r = Agent({"configure", "--server", collector.agent_address(), "--ca-cert", data + "/pki/ca.pem",
+                  "--secret-file", dir.Sub("secret"), "--state-dir", state, "--config-dir", etc, "--enroll",
+                  "--enroll-timeout", "20"});
+  ASSERT_TRUE(r.Exited(0)) << r.Describe() << "\ncollector log:\n" << collector.Log();
+  EXPECT_NE(r.out.find("enrolled"), std::string::npos) << r.out;
+  EXPECT_EQ(ModeOf(state + "/tls/agent.key"), 0600u);
+  EXPECT_NE(ReadFile(state + "/tls/agent.pem").find("BEGIN CERTIFICATE"), std::string::npos);
+  EXPECT_EQ(ReadFile(state + "/tls/ca.pem"), ReadFile(data + "/pki/ca.pem"));
+}
+
+// With no collector listening, enroll's own failure (exit 4, its message) is configure's; the files stay for a retry.
+TEST(ConfigureCommandTest, EnrollFailureIsReportedAndTheFilesStay) {
+  TempDir dir("configure");
+  const std::string data = dir.Sub("collector");
+  auto init = RunProcess({testing::CollectorBinary(), "init", "--data", data, "--name", "127.0.0.1", "--secret-out",
+                          dir.Sub("secret")});
+  ASSERT_TRUE(init.Exited(0)) << init.Describe();
+  const std::string etc = dir.Sub("etc");
+  // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+  auto r = Agent({"configure", "--server", "127.0.0.1:1", "--ca-cert", data + "/pki/ca.pem", "--secret-file",
+                  dir.Sub("secret"), "--state-dir", dir.Sub("state"), "--config-dir", etc, "--enroll",
+                  "--enroll-timeout", "3"});
+  EXPECT_TRUE(r.Exited(4)) << r.Describe();
+  EXPECT_NE(r.err.find("enroll"), std::string::npos) << r.err;
+  EXPECT_EQ(ReadFile(etc + "/agent-ca.pem"), ReadFile(data + "/pki/ca.pem"));
+  EXPECT_EQ(ModeOf(etc + "/agent-enroll.secret"), 0600u);
 }
 
 TEST(ConfigureCommandTest, ReconfiguringReplacesItsKeysAndKeepsTheAdminsOthers) {
@@ -114,6 +163,7 @@ TEST(ConfigureCommandTest, BadInputWritesNothingAndNamesTheProblem) {
         "--insecure", "--config-dir", etc},
        "exclude each other"},
       {{"configure", "--server", "c:7443", "--state-dir", "relative", "--config-dir", etc}, "absolute path"},
+      {{"configure", "--server", "c:7443", "--enroll", "--config-dir", etc}, "--enroll needs --ca-cert"},
       {{"configure", "--server", "c:7443", "--bogus", "--config-dir", etc}, "bogus"},
   };
   for (const Case& c : cases) {

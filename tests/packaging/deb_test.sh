@@ -2,8 +2,9 @@
 # The .deb packages in a throw-away Debian 12 root, installed by apt from a signed repository made by
 # scripts/make-repos.sh: install (files, modes, unit enabled, not started unconfigured), the static agent scans that
 # root, `configure`, upgrade to a newer revision (state and config kept), remove (state kept), purge (nothing left:
-# the root's file list equals the one before the install). Then the collector package the same way. Last, the same
-# agent binary runs in a Debian 11 root (an older glibc; the binary uses none of the root's libraries).
+# the root's file list equals the one before the install), debconf preseeding of the collector address. Then the
+# collector package the same way. Last, the same agent binary runs in a Debian 11 root (an older glibc; the binary
+# uses none of the root's libraries).
 #   deb_test.sh SOURCE_DIR PACKAGES_DIR     (PACKAGES_DIR from build_packages.sh)
 . "$(dirname "$0")/lib.sh"
 SRC=$1
@@ -48,10 +49,12 @@ apt_in_root() {
   DEBIAN_FRONTEND=noninteractive in_root "$ROOT" apt-get -q -y -o Dpkg::Use-Pty=0 "$@" >"$tmp/apt.log" 2>&1 ||
     { cat "$tmp/apt.log" >&2; fail "apt-get $*"; }
 }
-# Everything but the package manager's own bookkeeping, to compare before the install and after the purge.
+# Everything but the package manager's own bookkeeping and shadow's backups (/etc/passwd- and the like, which every
+# useradd/userdel rewrites), to compare before the install and after the purge; the user databases by content.
 root_listing() {
   (cd "$ROOT" && find . -xdev \( -path ./var/lib/apt -o -path ./var/cache -o -path ./var/lib/dpkg -o -path ./var/log \
-    -o -path ./srv -o -path ./proc -o -path ./tmp \) -prune -o -printf '%p %M %u %g\n' | sort)
+    -o -path ./srv -o -path ./proc -o -path ./tmp -o -path './etc/*-' \) -prune -o -printf '%p %M %u %g\n' | sort)
+  cat "$ROOT/etc/passwd" "$ROOT/etc/group" "$ROOT/etc/shadow" "$ROOT/etc/gshadow"
 }
 
 publish 1
@@ -139,6 +142,18 @@ if [ "$before" != "$after" ]; then
   fail "purge left files behind (diff above: < before install, > after purge)"
 fi
 pass "purge leaves the root as it was before the install"
+
+# --- debconf preseeding: an unattended install that comes up configured ------------------------------------------
+echo "ksweep-agent ksweep-agent/server string preseeded.example.org:7443" | in_root "$ROOT" debconf-set-selections
+apt_in_root install ksweep-agent
+expect_grep '^server = preseeded.example.org:7443$' "$ROOT/etc/ksweep/agent.conf"
+expect_grep '^state-dir = /var/lib/ksweep/agent$' "$ROOT/etc/ksweep/agent.conf"
+pass "a preseeded collector address configures the agent at install"
+apt_in_root purge ksweep-agent
+in_root "$ROOT" debconf-show ksweep-agent > "$tmp/debconf.txt" 2>&1 || true
+if grep -q "ksweep-agent/server" "$tmp/debconf.txt"; then fail "purge left the debconf answer"; fi
+[ "$before" = "$(root_listing)" ] || { diff <(echo "$before") <(root_listing) >&2 || true; fail "purge after preseeding left files"; }
+pass "purge forgets the debconf answer and leaves nothing"
 
 # --- collector ---------------------------------------------------------------------------------------------------
 apt_in_root install ksweep-collector

@@ -47,9 +47,11 @@ debian_root_tarball() {
     flock 9
     if [ ! -s "$tarball" ]; then
       echo "bootstrapping a minimal Debian $suite root (cached in $tarball)" >&2
-      mmdebstrap --quiet --variant=minbase --mode=root ${include:+--include="$include"} "$suite" "$tarball.tmp" \
-        "$mirror" >&2 || { rm -f "$tarball.tmp"; exit 1; }
-      mv "$tarball.tmp" "$tarball"
+      # mmdebstrap picks the output format from the name: the temp file must end in .tar too.
+      local tmp=${tarball%.tar}.partial.tar
+      mmdebstrap --quiet --variant=minbase --mode=root --format=tar ${include:+--include="$include"} "$suite" \
+        "$tmp" "$mirror" >&2 || { rm -rf "$tmp"; exit 1; }
+      mv "$tmp" "$tarball"
     fi
   ) 9>"$tarball.lock" || fail "mmdebstrap of Debian $suite failed (needs the Debian mirror once)"
   echo "$tarball"
