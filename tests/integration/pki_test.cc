@@ -383,6 +383,24 @@ TEST_F(PkiTest, PlainTextClientGetsNoAnswer) {
   EXPECT_EQ(CertsOf("host-a"), 0u);
 }
 
+// The version floor comes from gRPC core (common/tls/credentials.h says why): checked here with the openssl client,
+// whose own floor is lowered so that the refusal is the server's.
+TEST_F(PkiTest, TlsBelow12IsRefusedAnd13IsPreferred) {
+  const auto s_client = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{"/usr/bin/openssl", "s_client", "-connect", collector_->agent_address(), "-alpn",
+                                  "h2", "-cipher", "DEFAULT@SECLEVEL=0", "-CAfile", paths_.ca_cert};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::RunProcess(argv, test::RunOptions::WithDeadline(std::chrono::seconds(20)));
+  };
+  auto old = s_client({"-tls1_1"});
+  EXPECT_EQ(old.out.find("New, TLSv1.1"), std::string::npos) << old.out;
+  EXPECT_NE(old.out.find("New, (NONE)"), std::string::npos) << old.out << old.err;
+  auto v12 = s_client({"-tls1_2"});
+  EXPECT_NE(v12.out.find("New, TLSv1.2"), std::string::npos) << v12.out << v12.err;
+  auto best = s_client({});
+  EXPECT_NE(best.out.find("New, TLSv1.3"), std::string::npos) << best.out << best.err;
+}
+
 TEST_F(PkiTest, EnrollmentFloodFromOneSourceIsResourceExhausted) {
   auto key = tls::GenerateKey();
   const std::string csr = *tls::MakeCsr(*key, "host-a");
