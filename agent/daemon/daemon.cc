@@ -60,7 +60,13 @@ constexpr double kScanJitter = 0.1;
 // Scans yield the CPU to the host's real work.
 constexpr int kScanNice = 10;
 
-google::protobuf::Timestamp Now() { return google::protobuf::util::TimeUtil::GetCurrentTime(); }
+// Not TimeUtil::GetCurrentTime(): protobuf 3.21's has whole seconds only, and the agent time of a change is when it
+// was first seen.
+google::protobuf::Timestamp Now() {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
 
 Status CheckOptions(const DaemonOptions& options) {
   const auto colon = options.server.rfind(':');

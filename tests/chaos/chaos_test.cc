@@ -5,6 +5,10 @@
 // findings equal a fresh `ksweep-agent scan` of the root. Figures for docs/RELIABILITY.md are printed as one
 // "RELIABILITY ..." line per test. Random schedules use a seed printed with the figures.
 #include <google/protobuf/util/time_util.h>
+#include <sqlite3.h>
+#include <sys/mount.h>
+
+#include "ksweep/v1/agent.grpc.pb.h"
 
 #include <algorithm>
 #include <iostream>
@@ -41,6 +45,7 @@ class ChaosTest : public ::testing::Test {
     }
     for (auto& h : hosts_) h.agent.reset();
     if (collector_) collector_->Stop(SIGKILL);
+    if (!mounted_.empty()) ::umount2(mounted_.c_str(), MNT_DETACH);
   }
 
   // `n` hosts with kesl installed by dpkg; agents not started.
@@ -121,6 +126,7 @@ class ChaosTest : public ::testing::Test {
   std::mt19937 rng_;
   std::unique_ptr<CollectorProc> collector_;
   std::vector<ChaosHost> hosts_;
+  std::string mounted_;  // a tmpfs this test mounted, unmounted in TearDown
 };
 
 std::unique_ptr<TempDir> ChaosTest::debs_;
@@ -292,22 +298,201 @@ TEST_F(ChaosTest, AgentKilledWhileSpooling) {
   std::vector<v1::Event> events;
   ASSERT_TRUE(ListAllEvents(collector_->fleet(), "", &events).ok());
   int seen_while_down = 0;
+  std::string timeline;  // for the failure message: each kesl event's agent time and receive time around the outage
+  auto since_down = [&](std::chrono::system_clock::time_point t) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t - down_at).count()) + "ms";
+  };
   for (const auto& e : events) {
     const auto agent_time = std::chrono::system_clock::time_point(
         std::chrono::microseconds(google::protobuf::util::TimeUtil::TimestampToMicroseconds(e.agent_time())));
     const auto time = std::chrono::system_clock::time_point(
         std::chrono::microseconds(google::protobuf::util::TimeUtil::TimestampToMicroseconds(e.time())));
+    if (e.product_id() == "kesl") {
+      timeline += "  " + EventLine(e) + " agent_time=" + since_down(agent_time) + " time=" + since_down(time) + "\n";
+    }
     if (e.product_id() == "kesl" && agent_time > down_at && agent_time < up_at) {
       ++seen_while_down;
       EXPECT_GE(time, up_at) << EventLine(e);
     }
   }
-  EXPECT_EQ(seen_while_down, changes_while_down);
+  EXPECT_EQ(seen_while_down, changes_while_down) << "collector up at " << since_down(up_at) << "\n" << timeline;
   figures.extra = "hosts=" + std::to_string(kHosts) + " agent_kills=" + std::to_string(kills) +
                   " changes_while_collector_down=" + std::to_string(changes_while_down) + " seed=" +
                   std::to_string(seed_);
   std::cout << figures.Line("agent_sigkill") << std::endl;
   RecordProperty("figures", figures.Line("agent_sigkill"));
+}
+
+// An agent whose clock is a year ahead, then a year behind, then at the epoch: history stays in the order the
+// collector received the reports (its own receive time orders it; the agent's time is kept for reference), and a
+// report sent again, also after the collector was SIGKILLed, is acknowledged as a duplicate: no new event, no
+// double count.
+TEST_F(ChaosTest, SkewedAgentClockAndRepeatedReports) {
+  ASSERT_NO_FATAL_FAILURE(StartCollector());
+  const std::string agent_address = collector_->agent_address();
+  v1::HostFacts facts;
+  facts.set_host_id("chaos-skewed-id");
+  facts.set_hostname("chaos-skewed");
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  constexpr int64_t kYear = 365 * 24 * 3600;
+  struct Step {
+    uint64_t sequence;
+    bool kesl;
+    int64_t agent_seconds;
+  };
+  const std::vector<Step> steps = {{1, true, now + kYear}, {2, false, now - kYear}, {3, true, 1}};
+  auto report = [&](const Step& step) {
+    v1::AgentMessage m;
+    v1::Report* r = m.mutable_report();
+    r->set_sequence(step.sequence);
+    r->mutable_agent_time()->set_seconds(step.agent_seconds);
+    *r->mutable_report()->mutable_host() = facts;
+    r->mutable_report()->set_verdict(step.kesl ? v1::VERDICT_INSTALLED : v1::VERDICT_CLEAN);
+    r->mutable_report()->set_agent_version("chaos");
+    if (step.kesl) {
+      v1::Finding* f = r->mutable_report()->add_findings();
+      f->set_product_id("kesl");
+      f->set_state(v1::PRODUCT_STATE_INSTALLED);
+      f->set_version("12.1");
+    }
+    return m;
+  };
+  // One stream: Hello, the Welcome's last stored sequence, then each report and its ack.
+  auto session = [&](uint64_t want_stored, const std::vector<Step>& send, const std::vector<bool>& duplicates) {
+    auto stub = v1::AgentService::NewStub(grpc::CreateChannel(agent_address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kDeadline);
+    auto stream = stub->Connect(&ctx);
+    v1::AgentMessage hello;
+    *hello.mutable_hello()->mutable_host() = facts;
+    hello.mutable_hello()->set_agent_version("chaos");
+    ASSERT_TRUE(stream->Write(hello));
+    v1::CollectorMessage in;
+    ASSERT_TRUE(stream->Read(&in));
+    ASSERT_TRUE(in.has_welcome()) << in.DebugString();
+    EXPECT_EQ(in.welcome().last_stored_sequence(), want_stored);
+    for (size_t i = 0; i < send.size(); ++i) {
+      ASSERT_TRUE(stream->Write(report(send[i])));
+      ASSERT_TRUE(stream->Read(&in));
+      ASSERT_TRUE(in.has_ack()) << in.DebugString();
+      EXPECT_EQ(in.ack().sequence(), send[i].sequence);
+      EXPECT_EQ(in.ack().duplicate(), duplicates[i]) << "sequence " << send[i].sequence;
+    }
+    stream->WritesDone();
+    ctx.TryCancel();
+    (void)stream->Finish();
+  };
+
+  const auto before = std::chrono::system_clock::now();
+  ASSERT_NO_FATAL_FAILURE(session(0, {steps[0], steps[1], steps[2], steps[2]}, {false, false, false, true}));
+  const auto after = std::chrono::system_clock::now();
+  ASSERT_EQ(collector_->Stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_NO_FATAL_FAILURE(StartCollector(agent_address));
+  ASSERT_NO_FATAL_FAILURE(session(3, {steps[2]}, {true}));
+
+  std::vector<v1::Event> events;
+  ASSERT_TRUE(ListAllEvents(collector_->fleet(), "chaos-skewed", &events).ok());
+  ASSERT_EQ(events.size(), 3u) << EventLines(events);
+  const std::vector<v1::EventType> types = {v1::EVENT_TYPE_DETECTED, v1::EVENT_TYPE_REMOVED,
+                                            v1::EVENT_TYPE_REAPPEARED};
+  auto micros = [](const google::protobuf::Timestamp& t) {
+    return google::protobuf::util::TimeUtil::TimestampToMicroseconds(t);
+  };
+  const int64_t before_us = std::chrono::duration_cast<std::chrono::microseconds>(before.time_since_epoch()).count();
+  const int64_t after_us = std::chrono::duration_cast<std::chrono::microseconds>(after.time_since_epoch()).count();
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].type(), types[i]) << EventLine(events[i]);
+    EXPECT_EQ(events[i].sequence(), steps[i].sequence);
+    EXPECT_EQ(events[i].agent_time().seconds(), steps[i].agent_seconds) << "the agent's time is kept as sent";
+    EXPECT_GE(micros(events[i].time()), before_us) << "stamped by the collector on receipt";
+    EXPECT_LE(micros(events[i].time()), after_us);
+    if (i > 0) {
+      EXPECT_GT(events[i].id(), events[i - 1].id());
+      EXPECT_GE(micros(events[i].time()), micros(events[i - 1].time()));
+    }
+  }
+  v1::Summary summary;
+  ASSERT_TRUE(collector_->fleet()->GetSummary(Ctx().get(), v1::GetSummaryRequest(), &summary).ok());
+  EXPECT_EQ(summary.total_hosts(), 1);
+  EXPECT_EQ(VerdictCount(summary, "INSTALLED"), 1);
+  EXPECT_EQ(Counts(summary.by_product())["kesl"], 1);
+}
+
+// The collector's data folder on a small tmpfs that the test fills up while agents keep changing their hosts. The
+// collector must say so clearly, refuse the writes (agents are not acknowledged and keep their spool), keep
+// answering reads, take writes again once space returns, and leave a database that passes integrity_check.
+TEST_F(ChaosTest, CollectorDiskFull) {
+  const std::string data = tmp_.Sub("data");
+  test::MakeDirs(data);
+  if (::mount("tmpfs", data.c_str(), "tmpfs", 0, "size=16m,mode=0700") != 0) {
+    GTEST_SKIP() << "cannot mount a 16 MiB tmpfs on " << data << " (" << std::strerror(errno)
+                 << "): this test needs root (CI runs it as root)";
+  }
+  mounted_ = data;
+  constexpr int kHosts = 2;
+  ASSERT_NO_FATAL_FAILURE(MakeHosts(kHosts));
+  ASSERT_NO_FATAL_FAILURE(StartCollector());
+  for (auto& h : hosts_) h.StartAgentOn(collector_->agent_address());
+  ASSERT_NO_FATAL_FAILURE(WaitForFirstReports());
+
+  // Fill every byte that is left.
+  const std::string filler = data + "/filler";
+  {
+    const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    const std::string chunk(64 << 10, 'x');
+    while (::write(fd, chunk.data(), chunk.size()) > 0) {
+    }
+    for (size_t n = 4096; n > 0; n /= 2) {
+      while (::write(fd, chunk.data(), n) > 0) {
+      }
+    }
+    ::close(fd);
+  }
+  // Changes go on; each waits for the agent's spool, then for the collector to have refused or stored it.
+  int refused_at = -1;
+  for (int i = 0; i < 10 && refused_at < 0; ++i) {
+    ASSERT_TRUE(Toggle(hosts_[static_cast<size_t>(i) % kHosts], KeslDeb()));
+    if (test::WaitFor([&] { return collector_->Log().find("is full") != std::string::npos; }, 3s)) refused_at = i;
+  }
+  ASSERT_GE(refused_at, 0) << "the collector never reported its disk full\n" << Tail(collector_->Log());
+  const std::string log = collector_->Log();
+  // Reads still answered, from what was stored before.
+  v1::Summary summary;
+  const grpc::Status read = collector_->fleet()->GetSummary(Ctx().get(), v1::GetSummaryRequest(), &summary);
+  EXPECT_TRUE(read.ok()) << Describe(read);
+  EXPECT_EQ(summary.total_hosts(), kHosts);
+  v1::ListHostsResponse hosts;
+  EXPECT_TRUE(ListAllHosts(collector_->fleet(), v1::ListHostsRequest(), &hosts).ok());
+  EXPECT_EQ(hosts.hosts_size(), kHosts);
+  // Some agent holds a report the collector could not acknowledge.
+  EXPECT_TRUE(std::any_of(hosts_.begin(), hosts_.end(), [](const ChaosHost& h) {
+    return StateValue(h.state_dir, "acked") < StateValue(h.state_dir, "sequence");
+  }));
+  EXPECT_TRUE(collector_->Running()) << "a full disk must not stop the collector";
+
+  // Space returns: everything arrives, once.
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  Figures figures;
+  ExpectConverged(&figures);
+  EXPECT_EQ(collector_->Stop(SIGTERM), 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((data + "/ksweep.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  std::string integrity;
+  sqlite3_exec(
+      db, "PRAGMA integrity_check",
+      [](void* out, int, char** values, char**) {
+        *static_cast<std::string*>(out) += values[0] != nullptr ? values[0] : "(null)";
+        return 0;
+      },
+      &integrity, nullptr);
+  sqlite3_close(db);
+  EXPECT_EQ(integrity, "ok");
+  figures.extra = "hosts=" + std::to_string(kHosts) + " refused_after_changes=" + std::to_string(refused_at + 1) +
+                  " seed=" + std::to_string(seed_);
+  std::cout << figures.Line("collector_disk_full") << std::endl;
+  RecordProperty("figures", figures.Line("collector_disk_full"));
 }
 
 }  // namespace
