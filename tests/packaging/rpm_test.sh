@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The .rpm packages: metadata and scriptlets inspected with rpm -qp, the agent requires nothing beyond /bin/sh and
-# rpmlib features every RPM distribution has; then install, upgrade and erase with `rpm --root` in a throw-away root.
+# rpmlib features every RPM distribution has; the signed repository make-repos.sh builds; then install, upgrade and
+# erase with `rpm --root` in a throw-away root.
 #
 # The root is the cached minimal Debian 12 root: it has /bin/sh, coreutils and useradd for the scriptlets, but its
 # rpm database is empty, so nothing there *provides* /bin/sh or /usr/sbin/useradd to rpm. --nodeps skips only that
@@ -48,6 +49,24 @@ expect_grep '^/etc/ksweep/collector.conf$' "$tmp/coll.conf"
 rpm -qpR "$COLL1" > "$tmp/coll.requires"
 expect_grep '^/usr/sbin/useradd$' "$tmp/coll.requires"
 pass "collector rpm: conffile, data folder owner, useradd requirement"
+
+# --- the signed dnf repository from make-repos.sh ---------------------------------------------------------------------
+"$SRC/scripts/make-repos.sh" --out "$tmp/repo" --throwaway-key "$AGENT1" "$COLL1" >/dev/null
+[ -s "$tmp/repo/rpm/repodata/repomd.xml" ] || fail "make-repos.sh made no repodata"
+grep -q 'ksweep-agent' "$tmp/repo/rpm/repodata/"*-primary.xml.gz 2>/dev/null ||
+  zgrep -q 'ksweep-agent' "$tmp/repo/rpm/repodata/"*primary.xml* || fail "ksweep-agent not in the repository metadata"
+gpg --batch --quiet --dearmor < "$tmp/repo/rpm/RPM-GPG-KEY-ksweep" > "$tmp/repo-key.gpg"
+gpgv --quiet --keyring "$tmp/repo-key.gpg" "$tmp/repo/rpm/repodata/repomd.xml.asc" "$tmp/repo/rpm/repodata/repomd.xml" \
+  2>/dev/null || fail "repomd.xml.asc does not verify with RPM-GPG-KEY-ksweep"
+mkdir -p "$tmp/rpmdb"
+if rpm --dbpath "$tmp/rpmdb" -K "$tmp/repo/rpm/$(basename "$AGENT1")" 2>&1 | grep -q 'signatures OK'; then
+  fail "rpm -K accepted the signature without the key"
+fi
+rpm --dbpath "$tmp/rpmdb" --import "$tmp/repo/rpm/RPM-GPG-KEY-ksweep"
+for p in "$tmp/repo/rpm/"*.rpm; do
+  rpm --dbpath "$tmp/rpmdb" -K "$p" 2>/dev/null | grep -q 'digests signatures OK' || fail "$(basename "$p"): signature does not verify"
+done
+pass "make-repos.sh: repodata signed, packages signed, both verify with the exported key only"
 
 # --- install, upgrade, erase in a throw-away root -------------------------------------------------------------------
 ROOT=$tmp/root
