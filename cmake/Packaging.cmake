@@ -4,8 +4,9 @@
 # as .deb and .rpm: `cpack -G DEB` / `cpack -G RPM` in the build folder (or `ninja package`).
 #
 # The version is the one project(VERSION) of the top CMakeLists.txt; KSWEEP_PACKAGE_RELEASE is the package revision
-# (rebuild of the same sources). Files installed under absolute paths (/etc, /var) exist only for packages: a plain
-# `cmake --install` of the `Unspecified` component installs just the binaries.
+# (rebuild of the same sources). Every rule here is EXCLUDE_FROM_ALL: the packages ask for their component by name,
+# while a plain `cmake --install` keeps installing just the binaries (the rules beside each target) and never
+# writes /etc or /var.
 
 set(KSWEEP_PACKAGE_RELEASE 1 CACHE STRING "Package revision: -N of the .deb version, Release of the .rpm")
 set(KSWEEP_PACKAGE_HOMEPAGE "https://github.com/ksweep/ksweep" CACHE STRING "Homepage in the package metadata")
@@ -15,31 +16,31 @@ set(KSWEEP_PACKAGE_CONTACT "ksweep maintainers <ksweep@example.org>" CACHE STRIN
 set(_pkg ${PROJECT_SOURCE_DIR}/packaging)
 
 # --- what goes in each package ---------------------------------------------------------------------------------------
-install(TARGETS ksweep-agent RUNTIME DESTINATION bin COMPONENT agent)
-install(FILES ${_pkg}/systemd/ksweep-agent.service DESTINATION lib/systemd/system COMPONENT agent)
+install(TARGETS ksweep-agent RUNTIME DESTINATION bin COMPONENT agent EXCLUDE_FROM_ALL)
+install(FILES ${_pkg}/systemd/ksweep-agent.service DESTINATION lib/systemd/system COMPONENT agent EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${_pkg}/deb/copyright
-        DESTINATION share/doc/ksweep-agent COMPONENT agent)
+        DESTINATION share/doc/ksweep-agent COMPONENT agent EXCLUDE_FROM_ALL)
 install(FILES ${_pkg}/lint/ksweep-agent.lintian-overrides DESTINATION share/lintian/overrides
-        RENAME ksweep-agent COMPONENT agent)
+        RENAME ksweep-agent COMPONENT agent EXCLUDE_FROM_ALL)
 # The agent's configuration is written by `ksweep-agent configure`, config management or debconf, never shipped: an
 # unconfigured agent has no agent.conf (its unit is skipped), and upgrades of thousands of hosts never stop at a
 # conffile prompt. The folder is shared with ksweep-collector.
-install(DIRECTORY DESTINATION /etc/ksweep COMPONENT agent)
-install(DIRECTORY DESTINATION /var/lib/ksweep COMPONENT agent)
-install(DIRECTORY DESTINATION /var/lib/ksweep/agent COMPONENT agent
+install(DIRECTORY DESTINATION /etc/ksweep COMPONENT agent EXCLUDE_FROM_ALL)
+install(DIRECTORY DESTINATION /var/lib/ksweep COMPONENT agent EXCLUDE_FROM_ALL)
+install(DIRECTORY DESTINATION /var/lib/ksweep/agent COMPONENT agent EXCLUDE_FROM_ALL
         DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
 
-install(TARGETS ksweep-collector ksweep RUNTIME DESTINATION bin COMPONENT collector)
-install(FILES ${_pkg}/systemd/ksweep-collector.service DESTINATION lib/systemd/system COMPONENT collector)
-install(FILES ${_pkg}/conf/collector.conf DESTINATION /etc/ksweep COMPONENT collector)
+install(TARGETS ksweep-collector ksweep RUNTIME DESTINATION bin COMPONENT collector EXCLUDE_FROM_ALL)
+install(FILES ${_pkg}/systemd/ksweep-collector.service DESTINATION lib/systemd/system COMPONENT collector EXCLUDE_FROM_ALL)
+install(FILES ${_pkg}/conf/collector.conf DESTINATION /etc/ksweep COMPONENT collector EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/COLLECTOR.md ${_pkg}/deb/copyright
-        DESTINATION share/doc/ksweep-collector COMPONENT collector)
+        DESTINATION share/doc/ksweep-collector COMPONENT collector EXCLUDE_FROM_ALL)
 install(FILES ${_pkg}/lint/ksweep-collector.lintian-overrides DESTINATION share/lintian/overrides
-        RENAME ksweep-collector COMPONENT collector)
-install(DIRECTORY DESTINATION /var/lib/ksweep COMPONENT collector)
+        RENAME ksweep-collector COMPONENT collector EXCLUDE_FROM_ALL)
+install(DIRECTORY DESTINATION /var/lib/ksweep COMPONENT collector EXCLUDE_FROM_ALL)
 # Owned by the ksweep user, which the maintainer scripts create: the deb postinst sets owner and mode, the rpm
 # file list says them (%attr).
-install(DIRECTORY DESTINATION /var/lib/ksweep/collector COMPONENT collector)
+install(DIRECTORY DESTINATION /var/lib/ksweep/collector COMPONENT collector EXCLUDE_FROM_ALL)
 
 # --- metadata shared by both formats ---------------------------------------------------------------------------------
 set(CPACK_PACKAGE_NAME ksweep)
