@@ -228,6 +228,8 @@ class SqliteStore::Txn {
   }
 
   Db& db() { return *db_; }
+  // The data folder refused the last write (full, read-only, I/O error): logged once until a write succeeds again.
+  bool refusing = false;
 
   Result<std::optional<HostRow>> FindHost(const std::string& host_id) {
     find_host.Bind(1, host_id);
@@ -709,10 +711,29 @@ void SqliteStore::WriterLoop() {
   }
 }
 
+namespace {
+
+// SQLite's answers that mean the data folder cannot take writes now, whatever is written: the write is refused as
+// UNAVAILABLE (agents keep their spool and try again later) rather than failed as a bad report.
+bool StorageRefuses(int code) {
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 void SqliteStore::RunBatch(std::vector<Op>& batch) {
   Db& db = writer_->db();
   std::vector<Status> results(batch.size());
   Effects all;
+  int storage_error = SQLITE_OK;  // read before ROLLBACK, which resets the connection's error code
   Status failed = db.Exec("BEGIN IMMEDIATE");
   if (failed.ok()) {
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -728,6 +749,10 @@ void SqliteStore::RunBatch(std::vector<Op>& batch) {
       }
       if (s.ok()) {
         all.Merge(std::move(fx));
+      } else if (s.code() == Status::Code::kIoError && StorageRefuses(sqlite3_extended_errcode(db.get()))) {
+        // Out of space for this write is out of space for the batch: the rest would fail the same way.
+        failed = std::move(s);
+        break;
       } else {
         failed = writer_->rollback_to.Run();
       }
@@ -737,13 +762,34 @@ void SqliteStore::RunBatch(std::vector<Op>& batch) {
     }
     if (failed.ok()) failed = writer_->Flush(all);
     if (failed.ok()) failed = db.Exec("COMMIT");
-    if (!failed.ok()) (void)db.Exec("ROLLBACK");
+  }
+  if (!failed.ok()) {
+    storage_error = sqlite3_extended_errcode(db.get());
+    (void)db.Exec("ROLLBACK");
+  }
+  if (!failed.ok() && StorageRefuses(storage_error)) {
+    if (!writer_->refusing) {
+      options_.logger->error("event=storage_refusing db={} error=\"{}\" note=\"the data folder is full or not "
+                             "writable: writes (reports, hellos, heartbeats) are refused with UNAVAILABLE and agents "
+                             "keep them; reads are still served; writes resume by themselves once space returns\"",
+                             options_.path, failed.message());
+      writer_->refusing = true;
+    }
+    const Status refused = Status::Unavailable("collector storage refuses writes (" +
+                                               std::string(sqlite3_errstr(storage_error)) + ", '" + options_.path +
+                                               "'): nothing of this write was stored; send it again later");
+    for (auto& op : batch) op.complete(refused);
+    return;
   }
   if (!failed.ok()) {
     options_.logger->error("store write failed db={} batch={} error=\"{}\"", options_.path, batch.size(),
                            failed.message());
     for (auto& op : batch) op.complete(failed);
     return;
+  }
+  if (writer_->refusing) {
+    options_.logger->warn("event=storage_writable db={} note=\"writes succeed again\"", options_.path);
+    writer_->refusing = false;
   }
   for (size_t i = 0; i < batch.size(); ++i) batch[i].complete(results[i]);
   if (options_.events != nullptr && !all.events.empty()) options_.events->Publish(all.events);

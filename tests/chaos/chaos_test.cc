@@ -454,10 +454,12 @@ TEST_F(ChaosTest, CollectorDiskFull) {
   int refused_at = -1;
   for (int i = 0; i < 10 && refused_at < 0; ++i) {
     ASSERT_TRUE(Toggle(hosts_[static_cast<size_t>(i) % kHosts], KeslDeb()));
-    if (test::WaitFor([&] { return collector_->Log().find("is full") != std::string::npos; }, 3s)) refused_at = i;
+    if (test::WaitFor([&] { return collector_->Log().find("event=storage_refusing") != std::string::npos; }, 3s)) {
+      refused_at = i;
+    }
   }
   ASSERT_GE(refused_at, 0) << "the collector never reported its disk full\n" << Tail(collector_->Log());
-  const std::string log = collector_->Log();
+  EXPECT_NE(collector_->Log().find("database or disk is full"), std::string::npos) << Tail(collector_->Log());
   // Reads still answered, from what was stored before.
   v1::Summary summary;
   const grpc::Status read = collector_->fleet()->GetSummary(Ctx().get(), v1::GetSummaryRequest(), &summary);
@@ -476,6 +478,13 @@ TEST_F(ChaosTest, CollectorDiskFull) {
   ASSERT_EQ(::unlink(filler.c_str()), 0);
   Figures figures;
   ExpectConverged(&figures);
+  EXPECT_NE(collector_->Log().find("event=storage_writable"), std::string::npos) << Tail(collector_->Log());
+  // Agents were told UNAVAILABLE (code 14) with the reason, and came back by themselves.
+  EXPECT_TRUE(std::any_of(hosts_.begin(), hosts_.end(), [](const ChaosHost& h) {
+    const std::string log = ReadOrEmpty(h.log);
+    return log.find("code=14 message=\"collector storage refuses writes (database or disk is full") !=
+           std::string::npos;
+  }));
   EXPECT_EQ(collector_->Stop(SIGTERM), 0);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2((data + "/ksweep.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
