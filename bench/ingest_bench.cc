@@ -31,6 +31,7 @@ struct Params {
   int window = 16;    // reports in flight per stream
   int change_every = 10;
   std::string dir;
+  std::string only;  // empty: both sides
 };
 
 // Stores nothing: acks every report at once. The same reactor shape as the real service (one write in flight,
@@ -212,9 +213,11 @@ int main(int argc, char** argv) {
       p.change_every = std::stoi(value);
     } else if (key == "--dir") {
       p.dir = value;
+    } else if (key == "--only") {
+      p.only = value;  // "null" or "collector": one side alone, for a profiler
     } else {
       std::fprintf(stderr, "usage: ingest_bench [--streams=N] [--reports=N] [--window=N] [--change-every=N] "
-                           "[--dir=DIR]\n");
+                           "[--dir=DIR] [--only=null|collector]\n");
       return 2;
     }
   }
@@ -252,11 +255,15 @@ int main(int argc, char** argv) {
   double null_best = 0, real_best = 0, null_cpu = 1e9, real_cpu = 1e9;
   for (int round = 0; round < 2; ++round) {
     double cpu = 0;
-    null_best = std::max(null_best, Drive(null_address, p, "null" + std::to_string(round), &errors, &cpu));
-    null_cpu = std::min(null_cpu, cpu);
-    real_best =
-        std::max(real_best, Drive((*collector)->agent_address(), p, "real" + std::to_string(round), &errors, &cpu));
-    real_cpu = std::min(real_cpu, cpu);
+    if (p.only != "collector") {
+      null_best = std::max(null_best, Drive(null_address, p, "null" + std::to_string(round), &errors, &cpu));
+      null_cpu = std::min(null_cpu, cpu);
+    }
+    if (p.only != "null") {
+      real_best =
+          std::max(real_best, Drive((*collector)->agent_address(), p, "real" + std::to_string(round), &errors, &cpu));
+      real_cpu = std::min(real_cpu, cpu);
+    }
   }
   std::printf("ingest streams=%d reports_per_stream=%d window=%d change_every=%d\n", p.streams, p.reports, p.window,
               p.change_every);

@@ -368,7 +368,26 @@ bool SameProducts(const ProductMap& a, const ProductMap& b) {
   return true;
 }
 
-Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn& in, IngestOutcome* out) {
+}  // namespace
+
+// What a report means for the store, worked out without the database: validated, derived and serialized on the
+// caller's thread, so the single writer thread spends its time on SQL alone.
+struct SqliteStore::PreparedReport {
+  std::string host_id, hostname, os_id, os_version, os_name, os_pretty, os_label, agent_version;
+  std::set<std::string> labels;
+  std::string labels_joined;
+  v1::Verdict verdict = v1::VERDICT_UNSPECIFIED;
+  ProductMap products;
+  std::string products_joined;
+  std::string facts_blob, report_blob;
+  uint64_t sequence = 0;
+  Micros agent_time = 0;
+  Micros receive_time = 0;
+};
+
+namespace {
+
+Result<SqliteStore::PreparedReport> PrepareReport(const ReportIn& in) {
   const v1::HostFacts& facts = in.report.has_host() ? in.report.host() : in.host;
   const std::string& host_id = facts.host_id();
   const std::string where = "report " + std::to_string(in.sequence) + " from host '" + host_id + "'";
@@ -384,7 +403,31 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
       return Status::InvalidArgument(where + ": a label is empty or holds a newline");
     }
   }
+  SqliteStore::PreparedReport p;
+  p.host_id = host_id;
+  p.hostname = facts.hostname();
+  p.os_id = facts.os().id();
+  p.os_version = facts.os().version_id();
+  p.os_name = facts.os().name();
+  p.os_pretty = facts.os().pretty_name();
+  p.os_label = OsLabel(facts.os());
+  p.agent_version = in.report.agent_version();
+  p.labels.insert(facts.labels().begin(), facts.labels().end());
+  p.labels_joined = JoinLabels(p.labels);
+  p.verdict = in.report.verdict();
+  p.products = ProductsOf(in.report);
+  p.products_joined = JoinProducts(ProductsStrongestFirst(p.products));
+  p.facts_blob = facts.SerializeAsString();
+  p.report_blob = in.report.SerializeAsString();
+  p.sequence = in.sequence;
+  p.agent_time = in.agent_time;
+  p.receive_time = in.receive_time;
+  return p;
+}
 
+Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const SqliteStore::PreparedReport& in,
+                   IngestOutcome* out) {
+  const std::string& host_id = in.host_id;
   KS_ASSIGN_OR_RETURN(row, t.FindHost(host_id));
   if (row && in.sequence == row->last_sequence) {
     out->kind = IngestKind::kDuplicate;
@@ -402,7 +445,7 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
     KS_ASSIGN_OR_RETURN(loaded, t.LoadProducts(row->id));
     before = std::move(loaded);
   }
-  const ProductMap after = ProductsOf(in.report);
+  const ProductMap& after = in.products;
   // Whether a product was ever seen matters only for one that is absent now: DETECTED or REAPPEARED.
   std::set<std::string> seen;
   if (row) {
@@ -420,20 +463,19 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
   }
   for (auto& e : DiffProducts(before, after, seen)) events.push_back(std::move(e));
 
-  const v1::Verdict verdict = in.report.verdict();
+  const v1::Verdict verdict = in.verdict;
   const int64_t order = 10 - VerdictRank(verdict);
-  const std::string products = JoinProducts(ProductsStrongestFirst(after));
-  const std::string labels = JoinLabels(std::set<std::string>(facts.labels().begin(), facts.labels().end()));
+  const std::string& products = in.products_joined;
+  const std::string& labels = in.labels_joined;
   const Micros last_seen = row ? std::max(row->last_seen, in.receive_time) : in.receive_time;
   const auto seq = static_cast<int64_t>(in.sequence);
-  const auto& os = facts.os();
   // Columns 1-14 are the same in the full update and the insert; they differ from 15 on.
   const auto BindHostColumns = [&](Stmt& st) -> Stmt& {
-    return st.Bind(1, std::string_view(facts.hostname()))
-        .Bind(2, std::string_view(os.id()))
-        .Bind(3, std::string_view(os.version_id()))
-        .Bind(4, std::string_view(os.name()))
-        .Bind(5, std::string_view(os.pretty_name()))
+    return st.Bind(1, std::string_view(in.hostname))
+        .Bind(2, std::string_view(in.os_id))
+        .Bind(3, std::string_view(in.os_version))
+        .Bind(4, std::string_view(in.os_name))
+        .Bind(5, std::string_view(in.os_pretty))
         .Bind(6, static_cast<int64_t>(verdict))
         .Bind(7, static_cast<int64_t>(verdict))
         .Bind(8, order)
@@ -442,16 +484,16 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
         .Bind(11, last_seen)
         .Bind(12, in.receive_time)
         .Bind(13, seq)
-        .Bind(14, std::string_view(in.report.agent_version()));
+        .Bind(14, std::string_view(in.agent_version));
   };
   int64_t id = 0;
   if (row) {
     id = row->id;
     // The common report: nothing but time and sequence changed. Touch only what moved.
     const bool light = verdict == row->verdict && verdict == row->reported && SameProducts(before, after) &&
-                       labels == row->labels && facts.hostname() == row->hostname && os.id() == row->os_id &&
-                       os.version_id() == row->os_version && os.name() == row->os_name &&
-                       os.pretty_name() == row->os_pretty && in.report.agent_version() == row->agent_version;
+                       labels == row->labels && in.hostname == row->hostname && in.os_id == row->os_id &&
+                       in.os_version == row->os_version && in.os_name == row->os_name &&
+                       in.os_pretty == row->os_pretty && in.agent_version == row->agent_version;
     if (light) {
       t.update_host_light.Bind(1, last_seen).Bind(2, in.receive_time).Bind(3, seq).Bind(4, id);
       KS_RETURN_IF_ERROR(t.update_host_light.Run());
@@ -465,7 +507,7 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
     id = sqlite3_last_insert_rowid(t.db().get());
   }
   Stmt& doc = row ? t.update_doc : t.insert_doc;
-  doc.BindBlob(1, facts.SerializeAsString()).BindBlob(2, in.report.SerializeAsString()).Bind(3, id);
+  doc.BindBlob(1, in.facts_blob).BindBlob(2, in.report_blob).Bind(3, id);
   KS_RETURN_IF_ERROR(doc.Run());
 
   for (const auto& [pid, st] : after) {
@@ -496,14 +538,12 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
     while (std::getline(old_labels, old_label)) {
       if (!old_label.empty()) fx.Count(kCounterLabel, old_label, "", -1);
     }
-    for (const auto& label : std::set<std::string>(facts.labels().begin(), facts.labels().end())) {
-      fx.Count(kCounterLabel, label, "", +1);
-    }
+    for (const auto& label : in.labels) fx.Count(kCounterLabel, label, "", +1);
     if (row) {
       t.delete_labels.Bind(1, id);
       KS_RETURN_IF_ERROR(t.delete_labels.Run());
     }
-    for (const auto& label : facts.labels()) {
+    for (const auto& label : in.labels) {
       t.insert_label.Bind(1, id).Bind(2, std::string_view(label));
       KS_RETURN_IF_ERROR(t.insert_label.Run());
     }
@@ -512,14 +552,14 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
   // Aggregates.
   KS_RETURN_IF_ERROR(
       t.ChangeVerdict(host_id, in.receive_time, row ? row->verdict : v1::VERDICT_UNSPECIFIED, verdict, fx));
-  const std::string new_os = OsKey(os.id(), os.version_id());
+  const std::string new_os = OsKey(in.os_id, in.os_version);
   if (!row) {
-    fx.Count(kCounterOs, new_os, OsLabel(os), +1);
+    fx.Count(kCounterOs, new_os, in.os_label, +1);
   } else {
     const std::string old_os = OsKey(row->os_id, row->os_version);
     if (old_os != new_os) {
       fx.Count(kCounterOs, old_os, "", -1);
-      fx.Count(kCounterOs, new_os, OsLabel(os), +1);
+      fx.Count(kCounterOs, new_os, in.os_label, +1);
     }
   }
   if (!SameProducts(before, after)) {
@@ -538,7 +578,7 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const ReportIn
 
   for (auto& e : events) {
     e.set_host_id(host_id);
-    e.set_hostname(facts.hostname());
+    e.set_hostname(in.hostname);
     e.set_sequence(in.sequence);
     KS_RETURN_IF_ERROR(t.AddEvent(std::move(e), in.receive_time, in.agent_time, fx));
   }
@@ -660,9 +700,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
 
 SqliteStore::SqliteStore(SqliteStoreOptions options, std::unique_ptr<Txn> writer, std::string token_key)
     : options_(std::move(options)), tokens_(std::move(token_key)), writer_(std::move(writer)) {
+  completion_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "ksweep-acks");
+    CompletionLoop();
+  });
   writer_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "ksweep-writer");
     WriterLoop();
+    std::lock_guard<std::mutex> lock(done_mu_);
+    writer_exited_ = true;
+    done_cv_.notify_all();
   });
 }
 
@@ -676,6 +723,8 @@ Status SqliteStore::Close() {
   }
   queue_cv_.notify_all();
   if (writer_thread_.joinable()) writer_thread_.join();
+  // The completion thread drains every committed batch before it exits.
+  if (completion_thread_.joinable()) completion_thread_.join();
   writer_.reset();
   std::lock_guard<std::mutex> lock(readers_mu_);
   idle_readers_.clear();
@@ -695,19 +744,22 @@ void SqliteStore::Enqueue(Op op) {
 }
 
 void SqliteStore::WriterLoop() {
-  std::vector<Op> batch;
   for (;;) {
+    std::vector<Op> batch;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
       queue_cv_.wait(lock, [this] { return !queue_.empty() || closing_; });
       if (queue_.empty()) return;  // closing, and everything queued before was committed
+      batch.reserve(std::min(queue_.size(), options_.max_batch));
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    RunBatch(batch);
-    batch.clear();
+    Done done = RunBatch(std::move(batch));
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done_.push_back(std::move(done));
+    done_cv_.notify_one();
   }
 }
 
@@ -729,9 +781,25 @@ bool StorageRefuses(int code) {
 
 }  // namespace
 
-void SqliteStore::RunBatch(std::vector<Op>& batch) {
+void SqliteStore::CompletionLoop() {
+  for (;;) {
+    Done done;
+    {
+      std::unique_lock<std::mutex> lock(done_mu_);
+      done_cv_.wait(lock, [this] { return !done_.empty() || writer_exited_; });
+      if (done_.empty()) return;  // the writer has exited and every batch it committed has been completed
+      done = std::move(done_.front());
+      done_.pop_front();
+    }
+    for (size_t i = 0; i < done.ops.size(); ++i) done.ops[i].complete(done.failed.ok() ? done.results[i] : done.failed);
+    if (options_.events != nullptr && !done.events.empty()) options_.events->Publish(done.events);
+  }
+}
+
+SqliteStore::Done SqliteStore::RunBatch(std::vector<Op> batch) {
   Db& db = writer_->db();
-  std::vector<Status> results(batch.size());
+  Done done;
+  done.results.resize(batch.size());
   Effects all;
   int storage_error = SQLITE_OK;  // read before ROLLBACK, which resets the connection's error code
   Status failed = db.Exec("BEGIN IMMEDIATE");
@@ -758,7 +826,7 @@ void SqliteStore::RunBatch(std::vector<Op>& batch) {
       }
       if (failed.ok()) failed = writer_->release.Run();
       if (!failed.ok()) break;
-      results[i] = std::move(s);
+      done.results[i] = std::move(s);
     }
     if (failed.ok()) failed = writer_->Flush(all);
     if (failed.ok()) failed = db.Exec("COMMIT");
@@ -778,21 +846,23 @@ void SqliteStore::RunBatch(std::vector<Op>& batch) {
     const Status refused = Status::Unavailable("collector storage refuses writes (" +
                                                std::string(sqlite3_errstr(storage_error)) + ", '" + options_.path +
                                                "'): nothing of this write was stored; send it again later");
-    for (auto& op : batch) op.complete(refused);
-    return;
+    done.failed = refused;
+    done.ops = std::move(batch);
+    return done;
   }
   if (!failed.ok()) {
     options_.logger->error("store write failed db={} batch={} error=\"{}\"", options_.path, batch.size(),
                            failed.message());
-    for (auto& op : batch) op.complete(failed);
-    return;
+    done.failed = std::move(failed);
+  } else {
+    done.events = std::move(all.events);
+    if (writer_->refusing) {
+      options_.logger->warn("event=storage_writable db={} note=\"writes succeed again\"", options_.path);
+      writer_->refusing = false;
+    }
   }
-  if (writer_->refusing) {
-    options_.logger->warn("event=storage_writable db={} note=\"writes succeed again\"", options_.path);
-    writer_->refusing = false;
-  }
-  for (size_t i = 0; i < batch.size(); ++i) batch[i].complete(results[i]);
-  if (options_.events != nullptr && !all.events.empty()) options_.events->Publish(all.events);
+  done.ops = std::move(batch);
+  return done;
 }
 
 Status SqliteStore::RunSync(std::function<Status(Txn&, Effects&)> apply) {
@@ -803,7 +873,14 @@ Status SqliteStore::RunSync(std::function<Status(Txn&, Effects&)> apply) {
 }
 
 void SqliteStore::SubmitReport(ReportIn report, IngestCallback done) {
-  auto in = std::make_shared<ReportIn>(std::move(report));
+  auto prepared = PrepareReport(report);
+  if (!prepared.ok()) {
+    // Through the writer all the same, so the refusal is answered in order with the stream's earlier reports.
+    Enqueue(Op{[error = prepared.status()](Txn&, Effects&) { return error; },
+               [done = std::move(done)](const Status& s) { done(s); }});
+    return;
+  }
+  auto in = std::make_shared<PreparedReport>(std::move(*prepared));
   auto out = std::make_shared<IngestOutcome>();
   Enqueue(Op{[in, out](Txn& t, Effects& fx) {
                const size_t first = fx.events.size();
@@ -849,11 +926,19 @@ Result<ContactOutcome> SqliteStore::Contact(std::string host_id, Micros time) {
 }
 
 Result<std::vector<IngestOutcome>> SqliteStore::IngestBatch(std::vector<ReportIn> reports) {
-  std::vector<IngestOutcome> outcomes(reports.size());
-  Status s = RunSync([&reports, &outcomes](Txn& t, Effects& fx) {
-    for (size_t i = 0; i < reports.size(); ++i) {
+  std::vector<PreparedReport> prepared;
+  prepared.reserve(reports.size());
+  for (size_t i = 0; i < reports.size(); ++i) {
+    auto p = PrepareReport(reports[i]);
+    if (!p.ok()) return Status::InvalidArgument("batch item " + std::to_string(i) + ": " + p.status().message());
+    prepared.push_back(std::move(*p));
+  }
+  reports.clear();
+  std::vector<IngestOutcome> outcomes(prepared.size());
+  Status s = RunSync([&prepared, &outcomes](Txn& t, Effects& fx) {
+    for (size_t i = 0; i < prepared.size(); ++i) {
       const size_t first = fx.events.size();
-      Status r = ApplyReport(t, fx, reports[i], &outcomes[i]);
+      Status r = ApplyReport(t, fx, prepared[i], &outcomes[i]);
       if (!r.ok()) return Status::InvalidArgument("batch item " + std::to_string(i) + ": " + r.message());
       outcomes[i].events.assign(fx.events.begin() + static_cast<std::ptrdiff_t>(first), fx.events.end());
     }

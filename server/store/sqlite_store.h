@@ -54,6 +54,7 @@ class SqliteStore final : public Store {
 
   class Txn;      // the writer's connection and statements, inside a transaction
   struct Effects;  // what one write changes besides rows: events, counter and trend deltas
+  struct PreparedReport;  // a report validated and serialized off the writer thread
 
  private:
   struct Op {
@@ -64,8 +65,18 @@ class SqliteStore final : public Store {
   SqliteStore(SqliteStoreOptions options, std::unique_ptr<Txn> writer, std::string token_key);
   void Enqueue(Op op);
   Status RunSync(std::function<Status(Txn&, Effects&)> apply);
+  // A committed (or failed) transaction's callbacks, run on the completion thread so that the writer starts the next
+  // transaction while acks go out.
+  struct Done {
+    std::vector<Op> ops;
+    std::vector<Status> results;  // one per op; ignored when `failed` is set
+    Status failed;
+    std::vector<v1::Event> events;
+  };
+
   void WriterLoop();
-  void RunBatch(std::vector<Op>& batch);
+  Done RunBatch(std::vector<Op> batch);
+  void CompletionLoop();
 
   class ReaderLease;
   Result<ReaderLease> Reader();
@@ -80,6 +91,12 @@ class SqliteStore final : public Store {
   std::unique_ptr<Txn> writer_;  // writer thread only
   int64_t analyzed_hosts_ = -1;  // writer thread only: fleet size at the last ANALYZE
   std::thread writer_thread_;
+
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::deque<Done> done_;        // guarded by done_mu_
+  bool writer_exited_ = false;   // guarded by done_mu_
+  std::thread completion_thread_;
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<sqlite::Db>> idle_readers_;  // guarded by readers_mu_
