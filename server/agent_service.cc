@@ -298,9 +298,15 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       if (auto bad = CheckIdentity(hr.host().host_id(), where); bad) return bad;
     }
     ReportIn in;
-    in.host = facts_;
+    // The report's own facts win over the Hello's; then the store needs only the Hello's host id, to compare.
+    if (hr.has_host()) {
+      in.host.set_host_id(facts_.host_id());
+    } else {
+      in.host = facts_;
+    }
     in.sequence = report.sequence();
-    in.report = hr;
+    // `in_` is parsed afresh by the next read: take the report instead of copying it.
+    in.report.Swap(in_.mutable_report()->mutable_report());
     in.agent_time = report.has_agent_time() ? TimeUtil::TimestampToMicroseconds(report.agent_time()) : 0;
     in.receive_time = clock_->Now();
     {
