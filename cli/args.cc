@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <cctype>
 #include <sstream>
 
 #include "cli/names.h"
@@ -23,11 +24,19 @@ constexpr const char* kCommandsText =
     "  host NAME|ID            one host: facts, findings with evidence, history\n"
     "  events [--follow]       what changed: detections, removals, version changes, stale hosts\n"
     "  trend [--days N]        affected hosts per day: the burn-down\n"
-    "  scan HOST|filters|--all ask connected agents to scan now\n"
+    "  scan HOST|filters|--all ask connected agents to scan now (admin)\n"
+    "  hosts revoke HOST       revoke a host's agent certificate and drop its connection (admin)\n"
+    "  tokens create NAME --role viewer|admin [--expires 30d]\n"
+    "                          make an API token, printed once (admin)\n"
+    "  tokens list             every API token, never their texts (admin)\n"
+    "  tokens revoke NAME|ID   revoke an API token (admin)\n"
     "  version                 print the ksweep version\n"
     "\n"
     "Run 'ksweep COMMAND --help' for the options of a command.\n"
-    "Exit codes: 0 ok, 1 other error, 2 bad usage or invalid filter, 3 host not found, 4 collector unreachable.\n";
+    "TLS by default: --ca-cert FILE or $KSWEEP_CA_CERT; the API token from $KSWEEP_TOKEN, or a file\n"
+    "(--token-file FILE or $KSWEEP_TOKEN_FILE). --insecure talks plain text to an --insecure collector.\n"
+    "Exit codes: 0 ok, 1 other error, 2 bad usage or invalid filter, 3 host or token not found, 4 collector\n"
+    "unreachable, 5 refused: token missing, invalid, revoked or expired, or its role does not allow the call.\n";
 
 po::options_description GlobalDescription() {
   po::options_description d("global options (before or after the command)", kLineLength);
@@ -35,7 +44,11 @@ po::options_description GlobalDescription() {
       ("server", po::value<std::string>(), "collector fleet API HOST:PORT (default $KSWEEP_SERVER, else 127.0.0.1:7444)")
       ("output,o", po::value<std::string>(), "table (default), json (proto JSON mapping) or csv (RFC 4180)")
       ("timeout", po::value<std::string>(), "deadline of each RPC: 10 (seconds, the default), 2.5s, 500ms, 1m")
-      ("insecure", "plain-text gRPC (today's only mode; required once TLS lands)")
+      ("ca-cert", po::value<std::string>(), "CA certificate (PEM) the collector's certificate must chain to "
+       "(default $KSWEEP_CA_CERT)")
+      ("token-file", po::value<std::string>(), "file holding the API token (default $KSWEEP_TOKEN, else "
+       "$KSWEEP_TOKEN_FILE); never the token on the command line")
+      ("insecure", "plain-text gRPC to a collector started with --insecure (no TLS, no token sent)")
       ("verbose,v", "diagnostics on stderr (RPCs, timings)")
       ("help,h", "show help");
   return d;
@@ -53,6 +66,25 @@ void AddFilterOptions(po::options_description& d) {
       ("seen-before", po::value<std::string>(), "last seen before: RFC 3339, a date, or an age")
       ("filter", po::value<std::string>(),
        "filter expression, ANDed with the flags: 'verdict=running,installed os=debian hostname=web-*'");
+}
+
+// "30d", "12h", "90m", "45s" -> seconds, 1 s to 10 years.
+Result<int64_t> ParseLifetime(const std::string& text) {
+  const auto bad = Status::InvalidArgument("--expires '" + text + "': expected a lifetime like 30d, 12h, 90m or 45s");
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 9 || i + 1 != text.size()) return bad;
+  const int64_t n = std::stoll(text.substr(0, i));
+  int64_t unit = 0;
+  switch (text[i]) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return bad;
+  }
+  if (n < 1 || n * unit > 10LL * 365 * 86400) return bad;
+  return n * unit;
 }
 
 std::string Get(const po::variables_map& vm, const char* name) {
@@ -173,6 +205,14 @@ Status ParseGlobal(const po::variables_map& vm, const char* env_server, GlobalOp
   }
   g->verbose = vm.count("verbose") > 0;
   g->insecure = vm.count("insecure") > 0;
+  if (vm.count("ca-cert")) {
+    g->ca_cert = vm["ca-cert"].as<std::string>();
+    if (g->ca_cert.empty()) return Status::InvalidArgument("--ca-cert: empty file name");
+  }
+  if (vm.count("token-file")) {
+    g->token_file = vm["token-file"].as<std::string>();
+    if (g->token_file.empty()) return Status::InvalidArgument("--token-file: empty file name");
+  }
   return Status::Ok();
 }
 
@@ -180,7 +220,8 @@ Status ParseGlobal(const po::variables_map& vm, const char* env_server, GlobalOp
 
 std::string Usage() {
   std::ostringstream out;
-  out << "usage: ksweep [--server HOST:PORT] [-o table|json|csv] [--timeout T] COMMAND [options]\n\n"
+  out << "usage: ksweep [--server HOST:PORT] [--ca-cert FILE] [--token-file FILE] [--insecure] [-o table|json|csv]\n"
+      << "              [--timeout T] COMMAND [options]\n\n"
       << kCommandsText << "\n"
       << GlobalDescription();
   return out.str();
@@ -250,6 +291,93 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const char* e
     if (!p.ok()) return Status::InvalidArgument("summary: " + p.status().message());
     inv.command = Command::kSummary;
     return inv;
+  }
+  if (command == "hosts" && !rest.empty() && rest.front() == "revoke") {
+    rest.erase(rest.begin());
+    po::options_description d("hosts revoke options", kLineLength);
+    d.add_options()("host", po::value<std::string>(), "host id or hostname")(
+        "reason", po::value<std::string>(), "why, kept in the collector's audit log");
+    if (help) {
+      inv.help = Help("ksweep hosts revoke HOST [--reason TEXT]", d);
+      return inv;
+    }
+    auto p = ParseCommandOptions(rest, d, one_host);
+    if (!p.ok()) return Status::InvalidArgument("hosts revoke: " + p.status().message());
+    inv.host_revoke.set_host(Get(p->vm, "host"));
+    if (inv.host_revoke.host().empty()) return Status::InvalidArgument("hosts revoke: give a HOST (id or hostname)");
+    inv.host_revoke.set_reason(p->vm.count("reason") ? Get(p->vm, "reason") : "revoked with ksweep hosts revoke");
+    inv.command = Command::kHostsRevoke;
+    return inv;
+  }
+  if (command == "tokens") {
+    const std::string verb = rest.empty() ? "" : rest.front();
+    if (!rest.empty()) rest.erase(rest.begin());
+    po::positional_options_description one_name;
+    one_name.add("name", 1);
+    if (verb == "create") {
+      po::options_description d("tokens create options", kLineLength);
+      d.add_options()("name", po::value<std::string>(), "token name: letters, digits and . _ @ - (1 to 64)")(
+          "role", po::value<std::string>(), "viewer (reads the fleet) or admin (also scans, revocations, tokens)")(
+          "expires", po::value<std::string>(), "lifetime, e.g. 30d, 12h, 90m (default: never expires)");
+      if (help) {
+        inv.help = Help("ksweep tokens create NAME --role viewer|admin [--expires 30d]", d);
+        return inv;
+      }
+      auto p = ParseCommandOptions(rest, d, one_name);
+      if (!p.ok()) return Status::InvalidArgument("tokens create: " + p.status().message());
+      auto& r = inv.token_create;
+      r.set_name(Get(p->vm, "name"));
+      if (r.name().empty()) return Status::InvalidArgument("tokens create: give a NAME");
+      const std::string role = Get(p->vm, "role");
+      if (role == "viewer") {
+        r.set_role(v1::TOKEN_ROLE_VIEWER);
+      } else if (role == "admin") {
+        r.set_role(v1::TOKEN_ROLE_ADMIN);
+      } else {
+        return Status::InvalidArgument("tokens create: --role: expected viewer or admin" +
+                                       (role.empty() ? std::string() : ", got '" + role + "'"));
+      }
+      if (p->vm.count("expires")) {
+        auto seconds = ParseLifetime(Get(p->vm, "expires"));
+        if (!seconds.ok()) return seconds.status();
+        r.set_expires_in_seconds(*seconds);
+      }
+      inv.command = Command::kTokensCreate;
+      return inv;
+    }
+    if (verb == "list") {
+      po::options_description d("tokens list options", kLineLength);
+      if (help) {
+        inv.help = Help("ksweep tokens list [-o table|json|csv]", d);
+        return inv;
+      }
+      auto p = ParseCommandOptions(rest, d, none);
+      if (!p.ok()) return Status::InvalidArgument("tokens list: " + p.status().message());
+      inv.command = Command::kTokensList;
+      return inv;
+    }
+    if (verb == "revoke") {
+      po::options_description d("tokens revoke options", kLineLength);
+      d.add_options()("name", po::value<std::string>(), "a live token's name, or a token id");
+      if (help) {
+        inv.help = Help("ksweep tokens revoke NAME|ID", d);
+        return inv;
+      }
+      auto p = ParseCommandOptions(rest, d, one_name);
+      if (!p.ok()) return Status::InvalidArgument("tokens revoke: " + p.status().message());
+      inv.token_revoke.set_token(Get(p->vm, "name"));
+      if (inv.token_revoke.token().empty()) return Status::InvalidArgument("tokens revoke: give a NAME or ID");
+      inv.command = Command::kTokensRevoke;
+      return inv;
+    }
+    if (help) {
+      inv.help = "usage: ksweep tokens create NAME --role viewer|admin [--expires 30d]\n"
+                 "       ksweep tokens list\n"
+                 "       ksweep tokens revoke NAME|ID\n";
+      return inv;
+    }
+    return Status::InvalidArgument("tokens: expected create, list or revoke" +
+                                   (verb.empty() ? std::string() : ", got '" + verb + "'"));
   }
   if (command == "hosts") {
     po::options_description d("hosts options", kLineLength);

@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include "common/tls/credentials.h"
+
 namespace ksweep::cli {
 namespace {
 
@@ -40,6 +42,7 @@ int ExitCodeFor(const Status& status) {
     case Status::Code::kNotFound: return kExitNotFound;
     case Status::Code::kUnavailable:
     case Status::Code::kTimeout: return kExitUnreachable;
+    case Status::Code::kPermissionDenied: return kExitRefused;
     default: return kExitError;
   }
 }
@@ -52,7 +55,9 @@ Status FromGrpc(const grpc::Status& status, const std::string& server, const std
       return Status::Ok();
     case grpc::StatusCode::UNAVAILABLE:
       return Status::Unavailable("cannot reach the collector at " + server + " (" + detail +
-                                 "); is ksweep-collector running there? Set --server or " + "KSWEEP_SERVER");
+                                 "); is ksweep-collector running there? Set --server or KSWEEP_SERVER. A TLS "
+                                 "collector needs its CA certificate (--ca-cert or KSWEEP_CA_CERT); an --insecure "
+                                 "one needs --insecure");
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return Status::Timeout("the collector at " + server + " did not answer " + rpc + " within " + Seconds(timeout) +
                              " (--timeout)");
@@ -61,30 +66,49 @@ Status FromGrpc(const grpc::Status& status, const std::string& server, const std
     case grpc::StatusCode::NOT_FOUND:
       return Status::NotFound(detail.empty() ? "not found" : detail);
     case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED:
       return Status::PermissionDenied("the collector at " + server + " refused " + rpc + ": " + detail);
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return Status::PermissionDenied("the collector at " + server + " refused " + rpc + ": " + detail +
+                                      " (the token comes from KSWEEP_TOKEN, --token-file or KSWEEP_TOKEN_FILE)");
     default:
       return Status::Internal(rpc + " failed at " + server + ": " + GrpcCodeName(status.error_code()) +
                               (detail.empty() ? "" : ": " + detail));
   }
 }
 
-FleetClient::FleetClient(std::string server, std::chrono::milliseconds timeout, LoggerPtr log)
-    : server_(std::move(server)), timeout_(timeout), log_(std::move(log)) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxResponseBytes);
-  // Plain text until TLS lands (--insecure is accepted and will then be required for this).
-  channel_ = grpc::CreateCustomChannel(server_, grpc::InsecureChannelCredentials(), args);
-  stub_ = v1::FleetService::NewStub(channel_);
+Result<std::unique_ptr<FleetClient>> FleetClient::Make(const ClientOptions& options, LoggerPtr log) {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (options.insecure) {
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    auto tls = tls::MakeChannelCredentialsFromPem(options.ca_pem, "", "");
+    if (!tls.ok()) return Status::InvalidArgument("--ca-cert: " + tls.status().message());
+    creds = *tls;
+    // gRPC's own bearer-token call credentials: `authorization: Bearer <token>` on every call, and never sent on a
+    // channel without transport security.
+    if (!options.token.empty()) {
+      creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(options.token));
+    }
+  }
+  return std::unique_ptr<FleetClient>(new FleetClient(options, std::move(creds), std::move(log)));
 }
 
-template <typename Request, typename Response, typename Method>
-Result<Response> FleetClient::Call(const char* rpc, const Request& request, Method method) {
+FleetClient::FleetClient(const ClientOptions& options, std::shared_ptr<grpc::ChannelCredentials> creds, LoggerPtr log)
+    : server_(options.server), timeout_(options.timeout), log_(std::move(log)) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxResponseBytes);
+  channel_ = grpc::CreateCustomChannel(server_, creds, args);
+  stub_ = v1::FleetService::NewStub(channel_);
+  admin_ = v1::AdminService::NewStub(channel_);
+}
+
+template <typename Request, typename Response, typename Stub, typename Method>
+Result<Response> FleetClient::Call(const char* rpc, const Request& request, Stub* stub, Method method) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout_);
   Response response;
   const auto start = std::chrono::steady_clock::now();
-  const grpc::Status status = (stub_.get()->*method)(&context, request, &response);
+  const grpc::Status status = (stub->*method)(&context, request, &response);
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
   log_->debug("rpc={} server={} code={} elapsed_us={} response_bytes={}", rpc, server_,
@@ -94,30 +118,51 @@ Result<Response> FleetClient::Call(const char* rpc, const Request& request, Meth
 }
 
 Result<v1::Summary> FleetClient::GetSummary() {
-  return Call<v1::GetSummaryRequest, v1::Summary>("GetSummary", v1::GetSummaryRequest(),
+  return Call<v1::GetSummaryRequest, v1::Summary>("GetSummary", v1::GetSummaryRequest(), stub_.get(),
                                                   &v1::FleetService::Stub::GetSummary);
 }
 
 Result<v1::ListHostsResponse> FleetClient::ListHosts(const v1::ListHostsRequest& request) {
-  return Call<v1::ListHostsRequest, v1::ListHostsResponse>("ListHosts", request, &v1::FleetService::Stub::ListHosts);
+  return Call<v1::ListHostsRequest, v1::ListHostsResponse>("ListHosts", request, stub_.get(),
+                                                           &v1::FleetService::Stub::ListHosts);
 }
 
 Result<v1::Host> FleetClient::GetHost(const v1::GetHostRequest& request) {
-  return Call<v1::GetHostRequest, v1::Host>("GetHost", request, &v1::FleetService::Stub::GetHost);
+  return Call<v1::GetHostRequest, v1::Host>("GetHost", request, stub_.get(), &v1::FleetService::Stub::GetHost);
 }
 
 Result<v1::ListEventsResponse> FleetClient::ListEvents(const v1::ListEventsRequest& request) {
-  return Call<v1::ListEventsRequest, v1::ListEventsResponse>("ListEvents", request,
+  return Call<v1::ListEventsRequest, v1::ListEventsResponse>("ListEvents", request, stub_.get(),
                                                              &v1::FleetService::Stub::ListEvents);
 }
 
 Result<v1::Trend> FleetClient::GetTrend(const v1::GetTrendRequest& request) {
-  return Call<v1::GetTrendRequest, v1::Trend>("GetTrend", request, &v1::FleetService::Stub::GetTrend);
+  return Call<v1::GetTrendRequest, v1::Trend>("GetTrend", request, stub_.get(), &v1::FleetService::Stub::GetTrend);
 }
 
 Result<v1::RequestScanResponse> FleetClient::RequestScan(const v1::RequestScanRequest& request) {
-  return Call<v1::RequestScanRequest, v1::RequestScanResponse>("RequestScan", request,
+  return Call<v1::RequestScanRequest, v1::RequestScanResponse>("RequestScan", request, stub_.get(),
                                                                &v1::FleetService::Stub::RequestScan);
+}
+
+Result<v1::CreateTokenResponse> FleetClient::CreateToken(const v1::CreateTokenRequest& request) {
+  return Call<v1::CreateTokenRequest, v1::CreateTokenResponse>("CreateToken", request, admin_.get(),
+                                                               &v1::AdminService::Stub::CreateToken);
+}
+
+Result<v1::ListTokensResponse> FleetClient::ListTokens() {
+  return Call<v1::ListTokensRequest, v1::ListTokensResponse>("ListTokens", v1::ListTokensRequest(), admin_.get(),
+                                                             &v1::AdminService::Stub::ListTokens);
+}
+
+Result<v1::ApiToken> FleetClient::RevokeToken(const v1::RevokeTokenRequest& request) {
+  return Call<v1::RevokeTokenRequest, v1::ApiToken>("RevokeToken", request, admin_.get(),
+                                                    &v1::AdminService::Stub::RevokeToken);
+}
+
+Result<v1::RevokeHostResponse> FleetClient::RevokeHost(const v1::RevokeHostRequest& request) {
+  return Call<v1::RevokeHostRequest, v1::RevokeHostResponse>("RevokeHost", request, admin_.get(),
+                                                             &v1::AdminService::Stub::RevokeHost);
 }
 
 void FleetClient::RetryConnectionNow() { grpc::experimental::ChannelResetConnectionBackoff(channel_.get()); }

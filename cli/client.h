@@ -11,6 +11,7 @@
 
 #include "common/logging.h"
 #include "common/status.h"
+#include "ksweep/v1/admin.grpc.pb.h"
 #include "ksweep/v1/fleet.grpc.pb.h"
 
 namespace ksweep::cli {
@@ -19,8 +20,9 @@ namespace ksweep::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
 inline constexpr int kExitUsage = 2;        // bad flags, or a filter the collector rejects (INVALID_ARGUMENT)
-inline constexpr int kExitNotFound = 3;     // `host`, `scan HOST`, `events --host`: no such host
+inline constexpr int kExitNotFound = 3;     // `host`, `scan HOST`, `events --host`, `tokens revoke`: no such thing
 inline constexpr int kExitUnreachable = 4;  // UNAVAILABLE or DEADLINE_EXCEEDED: collector down, wrong address, slow
+inline constexpr int kExitRefused = 5;      // UNAUTHENTICATED or PERMISSION_DENIED: no/invalid token, role too low
 
 int ExitCodeFor(const Status& status);
 
@@ -32,9 +34,21 @@ inline constexpr int kMaxResponseBytes = 64 << 20;
 Status FromGrpc(const grpc::Status& status, const std::string& server, const std::string& rpc,
                 std::chrono::milliseconds timeout);
 
+// How to reach the collector. TLS unless `insecure`: the server certificate must chain to `ca_pem`, and `token`
+// (when set) goes in `authorization: Bearer` metadata, which gRPC sends over TLS only.
+struct ClientOptions {
+  std::string server;
+  std::chrono::milliseconds timeout{10000};
+  bool insecure = false;
+  std::string ca_pem;
+  std::string token;
+};
+
+// The FleetService and the AdminService over one channel.
 class FleetClient {
  public:
-  FleetClient(std::string server, std::chrono::milliseconds timeout, LoggerPtr log);
+  // kInvalidArgument when the TLS settings cannot make credentials (e.g. a CA file that is not PEM).
+  static Result<std::unique_ptr<FleetClient>> Make(const ClientOptions& options, LoggerPtr log);
 
   Result<v1::Summary> GetSummary();
   Result<v1::ListHostsResponse> ListHosts(const v1::ListHostsRequest& request);
@@ -42,6 +56,10 @@ class FleetClient {
   Result<v1::ListEventsResponse> ListEvents(const v1::ListEventsRequest& request);
   Result<v1::Trend> GetTrend(const v1::GetTrendRequest& request);
   Result<v1::RequestScanResponse> RequestScan(const v1::RequestScanRequest& request);
+  Result<v1::CreateTokenResponse> CreateToken(const v1::CreateTokenRequest& request);
+  Result<v1::ListTokensResponse> ListTokens();
+  Result<v1::ApiToken> RevokeToken(const v1::RevokeTokenRequest& request);
+  Result<v1::RevokeHostResponse> RevokeHost(const v1::RevokeHostRequest& request);
 
   // Streams events with no deadline until the server ends the stream, `on_event` returns false (then OK), or
   // `context` is cancelled from another thread (e.g. on SIGINT: then CANCELLED, as an Internal status, which the
@@ -59,14 +77,17 @@ class FleetClient {
   const std::string& server() const { return server_; }
 
  private:
-  template <typename Request, typename Response, typename Method>
-  Result<Response> Call(const char* rpc, const Request& request, Method method);
+  FleetClient(const ClientOptions& options, std::shared_ptr<grpc::ChannelCredentials> creds, LoggerPtr log);
+
+  template <typename Request, typename Response, typename Stub, typename Method>
+  Result<Response> Call(const char* rpc, const Request& request, Stub* stub, Method method);
 
   std::string server_;
   std::chrono::milliseconds timeout_;
   LoggerPtr log_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::FleetService::Stub> stub_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
 };
 
 }  // namespace ksweep::cli

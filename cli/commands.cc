@@ -99,6 +99,39 @@ int Scan(FleetClient& client, const Invocation& inv, std::ostream& out, std::ost
   return kExitOk;
 }
 
+int TokensCreate(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  auto r = client.CreateToken(inv.token_create);
+  if (!r.ok()) return Fail(r.status(), err);
+  out << FormatNewToken(*r, inv.global.output);
+  if (inv.global.output == OutputFormat::kTable) {
+    err << "ksweep: token " << r->token().name() << " (id " << r->token().id() << ", "
+        << (r->token().role() == v1::TOKEN_ROLE_ADMIN ? "admin" : "viewer")
+        << ") created; it is shown this once: keep it in KSWEEP_TOKEN or a 0600 file for --token-file\n";
+  }
+  return kExitOk;
+}
+
+int TokensList(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  auto r = client.ListTokens();
+  if (!r.ok()) return Fail(r.status(), err);
+  out << FormatTokens(*r, inv.global.output);
+  return kExitOk;
+}
+
+int TokensRevoke(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  auto r = client.RevokeToken(inv.token_revoke);
+  if (!r.ok()) return Fail(r.status(), err);
+  out << FormatRevokedToken(*r, inv.global.output);
+  return kExitOk;
+}
+
+int HostsRevoke(FleetClient& client, const Invocation& inv, std::ostream& out, std::ostream& err) {
+  auto r = client.RevokeHost(inv.host_revoke);
+  if (!r.ok()) return Fail(r.status(), err);
+  out << FormatHostRevoke(*r, inv.global.output);
+  return kExitOk;
+}
+
 int Events(FleetClient& client, const Invocation& inv, Interrupts* interrupts, std::ostream& out,
            std::ostream& err) {
   const EventsCommand& cmd = inv.events;
@@ -213,6 +246,10 @@ int RunCommand(const Invocation& inv, FleetClient& client, Interrupts* interrupt
     case Command::kEvents: return Events(client, inv, interrupts, out, err);
     case Command::kTrend: return Trend(client, inv, out, err);
     case Command::kScan: return Scan(client, inv, out, err);
+    case Command::kTokensCreate: return TokensCreate(client, inv, out, err);
+    case Command::kTokensList: return TokensList(client, inv, out, err);
+    case Command::kTokensRevoke: return TokensRevoke(client, inv, out, err);
+    case Command::kHostsRevoke: return HostsRevoke(client, inv, out, err);
     case Command::kHelp:
     case Command::kVersion: break;
   }

@@ -304,6 +304,91 @@ std::string FormatScan(const v1::RequestScanResponse& response, OutputFormat for
   return out;
 }
 
+namespace {
+
+std::string RoleText(v1::TokenRole role) {
+  switch (role) {
+    case v1::TOKEN_ROLE_VIEWER: return "viewer";
+    case v1::TOKEN_ROLE_ADMIN: return "admin";
+    default: return "?";
+  }
+}
+
+std::string TokenState(const v1::ApiToken& t, const google::protobuf::Timestamp& now) {
+  if (t.revoked()) return "revoked";
+  if (IsSet(t.expires()) && t.expires().seconds() <= now.seconds()) return "expired";
+  return "live";
+}
+
+Table TokensTable(const v1::ListTokensResponse& r, bool csv) {
+  const auto now = Now();
+  auto time = [csv](const google::protobuf::Timestamp& t) {
+    if (!IsSet(t)) return std::string(csv ? "" : "-");
+    return csv ? FormatTimeFull(t) : FormatTimeShort(t);
+  };
+  Table t{csv ? std::vector<std::string>{"id", "name", "role", "created", "expires", "last_used", "state"}
+              : std::vector<std::string>{"ID", "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "STATE"},
+          {}};
+  for (const auto& k : r.tokens()) {
+    t.rows.push_back({k.id(), k.name(), RoleText(k.role()), time(k.created()), time(k.expires()),
+                      time(k.last_used()), TokenState(k, now)});
+  }
+  return t;
+}
+
+}  // namespace
+
+std::string FormatNewToken(const v1::CreateTokenResponse& response, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJson: return RenderJson(response);
+    case OutputFormat::kCsv: {
+      Table t{{"id", "name", "role", "expires", "token"}, {}};
+      const auto& k = response.token();
+      t.rows.push_back({k.id(), k.name(), RoleText(k.role()), IsSet(k.expires()) ? FormatTimeFull(k.expires()) : "",
+                        response.secret()});
+      return RenderCsv(t);
+    }
+    case OutputFormat::kTable: break;
+  }
+  // The token alone on stdout, so `ksweep tokens create ... > file` keeps just it; the rest is for the person.
+  return response.secret() + "\n";
+}
+
+std::string FormatTokens(const v1::ListTokensResponse& response, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJson: return RenderJson(response);
+    case OutputFormat::kCsv: return RenderCsv(TokensTable(response, true));
+    case OutputFormat::kTable: break;
+  }
+  if (response.tokens_size() == 0) return "No tokens.\n";
+  return RenderTable(TokensTable(response, false));
+}
+
+std::string FormatRevokedToken(const v1::ApiToken& token, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJson: return RenderJson(token);
+    case OutputFormat::kCsv: {
+      v1::ListTokensResponse one;
+      *one.add_tokens() = token;
+      return RenderCsv(TokensTable(one, true));
+    }
+    case OutputFormat::kTable: break;
+  }
+  return "Token " + TerminalSafe(token.name()) + " (id " + token.id() + ") revoked.\n";
+}
+
+std::string FormatHostRevoke(const v1::RevokeHostResponse& response, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJson: return RenderJson(response);
+    case OutputFormat::kCsv:
+      return RenderCsv(Table{{"host_id", "certificates_revoked"},
+                             {{response.host_id(), std::to_string(response.certificates_revoked())}}});
+    case OutputFormat::kTable: break;
+  }
+  return "Host " + response.host_id() + ": " + std::to_string(response.certificates_revoked()) +
+         " certificate(s) revoked; its agent is disconnected and cannot connect again until it is enrolled again.\n";
+}
+
 std::string EventStreamHeader(OutputFormat format) {
   if (format != OutputFormat::kCsv) return "";
   return RenderCsv(Table{EventCsvHeader(), {}});

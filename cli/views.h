@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "ksweep/v1/admin.pb.h"
 #include "ksweep/v1/fleet.pb.h"
 
 namespace ksweep::cli {
@@ -16,6 +17,12 @@ std::string FormatHost(const v1::Host& host, OutputFormat format);
 std::string FormatEvents(const v1::ListEventsResponse& response, OutputFormat format);
 std::string FormatTrend(const v1::Trend& trend, OutputFormat format);
 std::string FormatScan(const v1::RequestScanResponse& response, OutputFormat format);
+
+// Tokens: the new token (its text once, on its own line in table form), listings, a revocation.
+std::string FormatNewToken(const v1::CreateTokenResponse& response, OutputFormat format);
+std::string FormatTokens(const v1::ListTokensResponse& response, OutputFormat format);
+std::string FormatRevokedToken(const v1::ApiToken& token, OutputFormat format);
+std::string FormatHostRevoke(const v1::RevokeHostResponse& response, OutputFormat format);
 
 // Streams (`events --follow`): the CSV header (empty for other formats), then one line per event.
 std::string EventStreamHeader(OutputFormat format);

@@ -6,11 +6,16 @@ ListHosts with a verdict filter, following page tokens to the last page.
 
 Run it with Debian's /usr/bin/python3 (python3-grpcio, python3-protobuf), the stubs built by `ninja python_stubs`:
 
-    /usr/bin/python3 examples/python/list_running.py --server 127.0.0.1:7444 --stubs build/python
+    KSWEEP_TOKEN_FILE=~/.ksweep-token KSWEEP_CA_CERT=/var/lib/ksweep/pki/ca.pem \
+        /usr/bin/python3 examples/python/list_running.py --server collector.example.org:7444 --stubs build/python
+
+TLS by default: the collector's certificate must chain to --ca-cert (or $KSWEEP_CA_CERT). The API token (a viewer
+token is enough) comes from $KSWEEP_TOKEN, or from the file named by --token-file or $KSWEEP_TOKEN_FILE; never from
+a command-line argument, which any user can read in `ps`. --insecure talks plain text to an --insecure collector.
 
 Prints one line per host: hostname, host id, products, last seen (tab-separated); exit code 0 when it could ask,
-4 when the collector is unreachable, 2 for bad arguments or a filter the collector rejects, 1 otherwise
-(the same codes as the ksweep CLI).
+4 when the collector is unreachable, 2 for bad arguments or a filter the collector rejects, 5 when the collector
+refuses the token, 1 otherwise (the same codes as the ksweep CLI).
 """
 
 import argparse
@@ -18,7 +23,7 @@ import os
 import sys
 
 DEFAULT_SERVER = "127.0.0.1:7444"
-EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 4
+EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 4, 5
 
 
 def parse_args():
@@ -33,7 +38,38 @@ def parse_args():
                              "clean, stale")
     parser.add_argument("--page-size", type=int, default=100, help="hosts per ListHosts call (1 to 1000)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds each call may take (default 10)")
+    parser.add_argument("--ca-cert", default=os.environ.get("KSWEEP_CA_CERT"),
+                        help="the collector's CA certificate, PEM (default $KSWEEP_CA_CERT)")
+    parser.add_argument("--token-file", default=os.environ.get("KSWEEP_TOKEN_FILE"),
+                        help="file holding the API token, used when $KSWEEP_TOKEN is not set "
+                             "(default $KSWEEP_TOKEN_FILE)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="plain text, no token sent: only for a collector started with --insecure")
     return parser.parse_args()
+
+
+def read_token(args):
+    token = os.environ.get("KSWEEP_TOKEN")
+    if not token and args.token_file:
+        with open(args.token_file) as f:
+            token = f.read()
+    return (token or "").strip()
+
+
+def make_channel(grpc, args):
+    """A TLS channel carrying the bearer token on every call, or plain text with --insecure."""
+    if args.insecure:
+        return grpc.insecure_channel(args.server)
+    if not args.ca_cert:
+        raise ValueError("TLS needs the collector's CA certificate: --ca-cert FILE or KSWEEP_CA_CERT "
+                         "(or --insecure for a plain-text collector)")
+    with open(args.ca_cert, "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    token = read_token(args)
+    if token:
+        # Sent as `authorization: Bearer <token>`; gRPC refuses to send call credentials over plain text.
+        creds = grpc.composite_channel_credentials(creds, grpc.access_token_call_credentials(token))
+    return grpc.secure_channel(args.server, creds)
 
 
 def import_stubs(stubs):
@@ -59,7 +95,12 @@ def main():
         sys.stderr.write("list_running: unknown verdict %r\n" % args.verdict)
         return EXIT_USAGE
 
-    with grpc.insecure_channel(args.server) as channel:  # plain text until TLS lands
+    try:
+        channel = make_channel(grpc, args)
+    except (OSError, ValueError) as e:
+        sys.stderr.write("list_running: %s\n" % e)
+        return EXIT_USAGE
+    with channel:
         stub = fleet_pb2_grpc.FleetServiceStub(channel)
         request = fleet_pb2.ListHostsRequest(filter=fleet_pb2.HostFilter(verdicts=[verdict]),
                                              order_by=fleet_pb2.HOST_ORDER_HOSTNAME,
@@ -73,6 +114,10 @@ def main():
                     sys.stderr.write("list_running: cannot reach the collector at %s (%s)\n"
                                      % (args.server, e.details()))
                     return EXIT_UNREACHABLE
+                if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    sys.stderr.write("list_running: the collector at %s refused the call: %s (token from "
+                                     "KSWEEP_TOKEN, --token-file or KSWEEP_TOKEN_FILE)\n" % (args.server, e.details()))
+                    return EXIT_REFUSED
                 sys.stderr.write("list_running: ListHosts failed: %s: %s\n" % (code.name, e.details()))
                 return EXIT_USAGE if code == grpc.StatusCode.INVALID_ARGUMENT else EXIT_ERROR
             for host in response.hosts:

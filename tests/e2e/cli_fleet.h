@@ -326,9 +326,10 @@ class Fleet {
         dir_ / "logs" / (name + ".out"), dir_ / "logs" / (name + ".err")));
   }
 
-  // The CLI under test, pointed at this fleet's API (unless `args` name another server).
+  // The CLI under test, pointed at this fleet's API (unless `args` name another server). The fleet runs
+  // --insecure (plain text: the API's TLS and tokens are tested in cli_auth_test), so the CLI says so too.
   Outcome Ksweep(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
-    std::vector<std::string> argv{CliBinary(), "--server", api_address_};
+    std::vector<std::string> argv{CliBinary(), "--insecure", "--server", api_address_};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, dir_ / "logs", env);
   }

@@ -83,7 +83,7 @@ TEST(CliLiveTest, RunningHostThroughCliAndPython) {
   const std::string script = std::string(KSWEEP_SOURCE_DIR) + "/examples/python/list_running.py";
   const std::string stubs = std::string(KSWEEP_BINARY_DIR) + "/python";
   if (python_ok) {
-    Outcome py = RunCommand({kPython, script, "--server", fleet.api_address(), "--stubs", stubs}, tmp.path());
+    Outcome py = RunCommand({kPython, script, "--server", fleet.api_address(), "--stubs", stubs, "--insecure"}, tmp.path());
     ASSERT_EQ(py.code, 0) << Describe(py);
     const auto py_lines = Lines(py.out);
     ASSERT_EQ(py_lines.size(), 1u) << py.out;
@@ -110,7 +110,7 @@ TEST(CliLiveTest, RunningHostThroughCliAndPython) {
   EXPECT_TRUE(gone) << events.out;
 
   if (python_ok) {
-    Outcome py = RunCommand({kPython, script, "--server", fleet.api_address(), "--stubs", stubs}, tmp.path());
+    Outcome py = RunCommand({kPython, script, "--server", fleet.api_address(), "--stubs", stubs, "--insecure"}, tmp.path());
     ASSERT_EQ(py.code, 0) << Describe(py);
     EXPECT_EQ(py.out, "") << "nothing runs Kaspersky any more";
   } else {

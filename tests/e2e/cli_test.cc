@@ -350,7 +350,7 @@ TEST_F(CliFleetTest, FollowSeesARemovalThenStopsOnInterrupt) {
   for (const auto& e : stored.events()) last_id = std::max(last_id, e.id());
 
   // --after-id: whatever happens between now and the stream starting is replayed, so nothing can be missed.
-  Child follow({CliBinary(), "--server", fleet_->api_address(), "events", "--follow", "-o", "json", "--after-id",
+  Child follow({CliBinary(), "--insecure", "--server", fleet_->api_address(), "events", "--follow", "-o", "json", "--after-id",
                 std::to_string(last_id)},
                tmp_.path() / "follow.out", tmp_.path() / "follow.err");
   MakeRoot(tmp_.path() / "roots/kesl", "cli-kesl-1", 2, {{"bash", "5.2.15-2+b2"}});
@@ -396,7 +396,7 @@ TEST_F(CliFleetTest, FollowSeesARemovalThenStopsOnInterrupt) {
 
 // The collector restarts under a follower: it says so, retries, and resumes after the last event it printed.
 TEST_F(CliFleetTest, FollowResumesAfterTheCollectorRestarts) {
-  Child follow({CliBinary(), "--server", fleet_->api_address(), "events", "--follow", "-o", "csv", "--type",
+  Child follow({CliBinary(), "--insecure", "--server", fleet_->api_address(), "events", "--follow", "-o", "csv", "--type",
                 "removed"},
                tmp_.path() / "follow.out", tmp_.path() / "follow.err");
   // The CSV header is printed once the follower has checked the collector and is about to stream.
@@ -481,11 +481,11 @@ TEST_F(CliFleetTest, InvalidFilterShowsTheCollectorsMessage) {
 }
 
 TEST_F(CliFleetTest, ServerFromTheEnvironment) {
-  Outcome r = RunCommand({CliBinary(), "summary", "-o", "json"}, tmp_.path(), {"KSWEEP_SERVER=" + fleet_->api_address()});
+  Outcome r = RunCommand({CliBinary(), "--insecure", "summary", "-o", "json"}, tmp_.path(), {"KSWEEP_SERVER=" + fleet_->api_address()});
   ASSERT_EQ(r.code, 0) << Describe(r);
   EXPECT_EQ(ParseJson<v1::Summary>(r.out).total_hosts(), 4);
   // The flag wins over the environment.
-  Outcome flag = RunCommand({CliBinary(), "--server", fleet_->api_address(), "summary"}, tmp_.path(),
+  Outcome flag = RunCommand({CliBinary(), "--insecure", "--server", fleet_->api_address(), "summary"}, tmp_.path(),
                         {"KSWEEP_SERVER=127.0.0.1:1"});
   EXPECT_EQ(flag.code, 0) << Describe(flag);
 }
@@ -496,7 +496,7 @@ TEST_F(CliFleetTest, PythonExampleListsHostsFollowingPages) {
   }
   const std::string script = std::string(KSWEEP_SOURCE_DIR) + "/examples/python/list_running.py";
   const std::string stubs = std::string(KSWEEP_BINARY_DIR) + "/python";
-  Outcome installed = RunCommand({kPython, script, "--server", fleet_->api_address(), "--stubs", stubs, "--verdict",
+  Outcome installed = RunCommand({kPython, script, "--server", fleet_->api_address(), "--stubs", stubs, "--insecure", "--verdict",
                               "installed", "--page-size", "1"},
                              tmp_.path());
   ASSERT_EQ(installed.code, 0) << Describe(installed);
@@ -509,7 +509,7 @@ TEST_F(CliFleetTest, PythonExampleListsHostsFollowingPages) {
   EXPECT_TRUE(lines[1].starts_with("cli-nagent-1\t" + HostId("cli-nagent-1") + "\tklnagent\t")) << lines[1];
 
   // Nothing runs Kaspersky here (fixture roots have no processes): no lines, and success.
-  Outcome running = RunCommand({kPython, script, "--stubs", stubs}, tmp_.path(),
+  Outcome running = RunCommand({kPython, script, "--stubs", stubs, "--insecure"}, tmp_.path(),
                            {"KSWEEP_SERVER=" + fleet_->api_address()});
   ASSERT_EQ(running.code, 0) << Describe(running);
   EXPECT_EQ(running.out, "");
@@ -523,7 +523,7 @@ TEST(CliNoCollectorTest, UnreachableCollectorExits4NamingTheAddress) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"summary"}, {"hosts", "-o", "json"}, {"host", "web-1"},
                                              {"events", "--follow"}, {"trend"}, {"scan", "--all"}}) {
-    std::vector<std::string> argv{CliBinary(), "--server", address};
+    std::vector<std::string> argv{CliBinary(), "--insecure", "--server", address};
     argv.insert(argv.end(), args.begin(), args.end());
     Outcome r = RunCommand(argv, tmp.path());
     EXPECT_EQ(r.code, 4) << args[0] << "\n" << Describe(r);
@@ -531,7 +531,7 @@ TEST(CliNoCollectorTest, UnreachableCollectorExits4NamingTheAddress) {
     EXPECT_NE(r.err.find("ksweep: cannot reach the collector at " + address), std::string::npos) << r.err;
   }
   // The address from the environment is the one named.
-  Outcome env = RunCommand({CliBinary(), "summary"}, tmp.path(), {"KSWEEP_SERVER=" + address});
+  Outcome env = RunCommand({CliBinary(), "--insecure", "summary"}, tmp.path(), {"KSWEEP_SERVER=" + address});
   EXPECT_EQ(env.code, 4) << Describe(env);
   EXPECT_NE(env.err.find(address), std::string::npos) << env.err;
 }
@@ -548,7 +548,7 @@ TEST(CliNoCollectorTest, SilentServerHitsTheDeadline) {
   ASSERT_EQ(::listen(fd, 16), 0);
   ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  Outcome r = RunCommand({CliBinary(), "--server", address, "--timeout", "300ms", "summary"}, tmp.path());
+  Outcome r = RunCommand({CliBinary(), "--insecure", "--server", address, "--timeout", "300ms", "summary"}, tmp.path());
   ::close(fd);
   EXPECT_EQ(r.code, 4) << Describe(r);
   EXPECT_NE(r.err.find("ksweep: the collector at " + address + " did not answer GetSummary within 300 ms"),
@@ -560,7 +560,7 @@ TEST(CliNoCollectorTest, UsageErrorsExit2BeforeAnyRpc) {
   TempDir tmp;
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {}, {"frobnicate"}, {"hosts", "--page-size", "5000"}, {"trend", "--days", "0"}, {"-o", "xml", "summary"}}) {
-    std::vector<std::string> argv{CliBinary(), "--server", ClosedPortAddress()};
+    std::vector<std::string> argv{CliBinary(), "--insecure", "--server", ClosedPortAddress()};
     argv.insert(argv.end(), args.begin(), args.end());
     Outcome r = RunCommand(argv, tmp.path());
     EXPECT_EQ(r.code, 2) << Describe(r);
@@ -572,6 +572,22 @@ TEST(CliNoCollectorTest, UsageErrorsExit2BeforeAnyRpc) {
   EXPECT_NE(help.out.find("--seen-after"), std::string::npos) << help.out;
 }
 
+TEST(CliNoCollectorTest, TlsIsTheDefaultAndNeedsTheCaCertificate) {
+  TempDir tmp;
+  // Without --insecure the CLI will not talk plain text, and TLS needs the collector's CA: exit 2, no RPC.
+  Outcome r = RunCommand({CliBinary(), "--server", ClosedPortAddress(), "summary"}, tmp.path());
+  EXPECT_EQ(r.code, 2) << Describe(r);
+  EXPECT_NE(r.err.find("--ca-cert FILE or KSWEEP_CA_CERT"), std::string::npos) << r.err;
+  Outcome missing = RunCommand({CliBinary(), "--server", ClosedPortAddress(), "--ca-cert",
+                                (tmp.path() / "missing.pem").string(), "summary"},
+                               tmp.path());
+  EXPECT_EQ(missing.code, 2) << Describe(missing);
+  EXPECT_NE(missing.err.find("missing.pem': cannot read"), std::string::npos) << missing.err;
+  // The token is never a flag.
+  Outcome flag = RunCommand({CliBinary(), "--server", ClosedPortAddress(), "--token", "ksw_x", "summary"}, tmp.path());
+  EXPECT_EQ(flag.code, 2) << Describe(flag);
+}
+
 TEST(CliNoCollectorTest, PythonExampleUnreachable) {
   TempDir tmp;
   if (RunCommand({kPython, "-c", "import grpc, google.protobuf"}, tmp.path()).code != 0) {
@@ -579,7 +595,7 @@ TEST(CliNoCollectorTest, PythonExampleUnreachable) {
   }
   const std::string address = ClosedPortAddress();
   Outcome r = RunCommand({kPython, std::string(KSWEEP_SOURCE_DIR) + "/examples/python/list_running.py", "--server", address,
-                      "--stubs", std::string(KSWEEP_BINARY_DIR) + "/python"},
+                      "--stubs", std::string(KSWEEP_BINARY_DIR) + "/python", "--insecure"},
                      tmp.path());
   EXPECT_EQ(r.code, 4) << Describe(r);
   EXPECT_NE(r.err.find("cannot reach the collector at " + address), std::string::npos) << r.err;

@@ -419,7 +419,7 @@ class Watcher {
 // The real CLI against `api`, parsed from its JSON output into `Message`.
 template <typename Message>
 ::testing::AssertionResult KsweepJson(const std::string& api, const std::vector<std::string>& args, Message* out) {
-  std::vector<std::string> argv = {CliBinary(), "--server", api, "-o", "json"};
+  std::vector<std::string> argv = {CliBinary(), "--insecure", "--server", api, "-o", "json"};
   argv.insert(argv.end(), args.begin(), args.end());
   const ProcessResult r = test::RunProcess(argv, test::RunOptions::WithDeadline(kDeadline));
   if (!r.Exited(0)) return ::testing::AssertionFailure() << "ksweep " << ::testing::PrintToString(args) << ": "

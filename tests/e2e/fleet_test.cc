@@ -551,7 +551,7 @@ TEST_F(FleetTest, RemovalReachesWatcherVerdictSummaryAndTrend) {
   kesl_->Stop();
   {
     const ProcessResult r = test::RunProcess(
-        {CliBinary(), "--server", collector_->api_address(), "scan", live_hostname_, "-o", "json"},
+        {CliBinary(), "--insecure", "--server", collector_->api_address(), "scan", live_hostname_, "-o", "json"},
         test::RunOptions::WithDeadline(kDeadline));
     ASSERT_TRUE(r.Exited(0)) << r.Describe();
     v1::RequestScanResponse resp;
