@@ -179,7 +179,7 @@ in_root "$ROOT" sh -c '
   done
   api=$(sed -n "s/^api_listen=//p" /var/lib/ksweep/collector/collector.ports)
   [ -n "$api" ] || { cat /tmp/collector.log; exit 1; }
-  ksweep --server "$api" summary
+  ksweep --server "$api" --insecure summary
   rc=$?
   kill $pid; wait $pid
   exit $rc' >"$tmp/collector-run.log" 2>&1 || { cat "$tmp/collector-run.log" >&2; fail "collector from the package did not serve"; }
@@ -207,7 +207,7 @@ mkdir -p "$OLD"
 tar -C "$OLD" -xf "$(debian_root_tarball bullseye)"
 dpkg-deb -x "$PKGS"/r1/ksweep-agent_*.deb "$tmp/agent-files"
 cp "$tmp/agent-files/usr/bin/ksweep-agent" "$OLD/usr/local/bin/"
-in_root "$OLD" ldd --version | head -1
+in_root "$OLD" ldd --version > "$tmp/ldd-old.txt" && head -1 "$tmp/ldd-old.txt"
 in_root "$OLD" ksweep-agent scan --json >"$tmp/scan-old.json" 2>"$tmp/scan-old.err" ||
   { cat "$tmp/scan-old.err" >&2; fail "the agent does not run in Debian 11"; }
 expect_grep 'bullseye|Debian GNU/Linux 11' "$tmp/scan-old.json"
