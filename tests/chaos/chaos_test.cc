@@ -271,7 +271,13 @@ TEST_F(ChaosTest, AgentKilledWhileSpooling) {
       ++h.changes;
       if (round < kKillsPerHost / 2) ++changes_while_down;
     }
-    // Debounce (200 ms) + scan + spool write fall somewhere in here.
+    // Debounce (200 ms) + scan + spool write fall somewhere in here. Each agent has come up first, so its start
+    // line can be counted: a kill must never be what stops an agent from starting again.
+    for (auto& h : hosts_) {
+      ASSERT_TRUE(test::WaitFor([&] { return Count(ReadOrEmpty(h.log), "event=started ") == h.agent_starts; },
+                                kDeadline))
+          << h.hostname << "\n" << Tail(ReadOrEmpty(h.log), 3000);
+    }
     std::this_thread::sleep_for(Random(0, 500));
     for (auto& h : hosts_) {
       ASSERT_EQ(h.agent->Stop(SIGKILL), 128 + SIGKILL) << h.hostname;
