@@ -297,7 +297,10 @@ TEST_F(ChaosTest, AgentKilledWhileSpooling) {
     for (const auto& e : fs::recursive_directory_iterator(h.state_dir)) {
       EXPECT_EQ(e.path().string().find(".corrupt"), std::string::npos) << e.path();
     }
-    EXPECT_EQ(Count(ReadOrEmpty(h.log), "event=started "), h.agent_starts) << h.hostname;
+    EXPECT_TRUE(test::WaitFor([&] { return Count(ReadOrEmpty(h.log), "event=started ") == h.agent_starts; },
+                              kDeadline))
+        << h.hostname << ": " << Count(ReadOrEmpty(h.log), "event=started ") << " starts logged of "
+        << h.agent_starts;
   }
   // Changes made while the collector was down carry the agent time they were first seen, before it came back; the
   // collector's time says when it got them.
