@@ -147,7 +147,7 @@ int Init(const std::vector<std::string>& args) {
             << ksweep::server::auth::TokenStorePath(o.data_dir) << "):\n  " << token->text << "\n\n"
             << "Hand each agent the CA certificate and the secret (e.g. by configuration management), then on it:\n"
             << "  ksweep-agent enroll --server " << (sans.empty() ? "HOST" : o.names.front())
-            << ":7443 --ca-cert ca.pem --secret-file FILE --state-dir /var/lib/ksweep-agent\n"
+            << ":7443 --ca-cert ca.pem --secret-file FILE --state-dir /var/lib/ksweep/agent\n"
             << "Start the collector with: ksweep-collector serve --data " << o.data_dir << "\n";
   return 0;
 }

@@ -3,8 +3,8 @@
 // only writes files (it works in a chroot or an image build); with --enroll it then runs `ksweep-agent enroll` on
 // those files. Keys already in the file that configure does not set (log-level, scan-interval, ...) are kept.
 //
-// agent.conf holds only keys `run` reads (server, state-dir, insecure): `run` refuses unknown keys, so the CA and the
-// secret are passed to `enroll` as flags naming the copies, not as config keys.
+// agent.conf holds only keys `run` reads (server, state-dir, insecure, and ca-cert/secret-file naming the copies): a
+// service started before this host is enrolled enrolls itself with them first (run_command.cc).
 // Exit codes: 0 written (and enrolled); 2 bad arguments or an unreadable input file (nothing is written then), or a
 // config folder that cannot be written; with --enroll, enroll's own codes (4: collector refused or unreachable).
 #include <sys/stat.h>
@@ -40,6 +40,8 @@ constexpr size_t kMaxConfigBytes = 1 << 20;
 constexpr const char* kServerKey = "server";
 constexpr const char* kStateDirKey = "state-dir";
 constexpr const char* kInsecureKey = "insecure";
+constexpr const char* kCaCertKey = "ca-cert";
+constexpr const char* kSecretFileKey = "secret-file";
 
 Status CheckServer(const std::string& server) {
   const auto colon = server.rfind(':');
@@ -165,7 +167,7 @@ int RunConfigure(const std::vector<std::string>& args) {
 
   if (Status s = EnsureDir(dir); !s.ok()) return UsageError("configure: " + s.message());
   std::ostringstream conf;
-  const std::set<std::string> ours = {kServerKey, kStateDirKey, kInsecureKey};
+  const std::set<std::string> ours = {kServerKey, kStateDirKey, kInsecureKey, kCaCertKey, kSecretFileKey};
   if (old_conf.empty()) {
     conf << "# ksweep-agent settings, read by the ksweep-agent service: `key = value` lines named like the flags of\n"
             "# `ksweep-agent run --help`. Written by `ksweep-agent configure`, which keeps keys it does not set.\n";
@@ -179,6 +181,7 @@ int RunConfigure(const std::vector<std::string>& args) {
   if (insecure) conf << kInsecureKey << " = true\n";
   const std::string ca_path = dir + "/agent-ca.pem";
   const std::string secret_path = dir + "/agent-enroll.secret";
+  if (!ca_pem.empty()) conf << kCaCertKey << " = " << ca_path << "\n" << kSecretFileKey << " = " << secret_path << "\n";
   if (!ca_pem.empty()) {
     if (Status s = WriteWithMode(ca_path, ca_pem, 0644); !s.ok()) return UsageError("configure: " + s.message());
   }

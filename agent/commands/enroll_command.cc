@@ -27,14 +27,14 @@ int EnrollAgent(const std::vector<std::string>& args) {
   std::string config_path, ca_file, secret_file, root = "/";
   int timeout_s = 30;
   EnrollOptions options;
-  options.state_dir = "/var/lib/ksweep-agent";
+  options.state_dir = "/var/lib/ksweep/agent";  // where the packages keep it
   desc.add_options()
       ("help,h", "show this help")
       ("server", po::value(&options.server), "collector agent port HOST:PORT (a name or IP in its certificate)")
       ("ca-cert", po::value(&ca_file), "the collector's CA certificate (DATA/pki/ca.pem on the collector)")
       ("secret-file", po::value(&secret_file),
        "file holding the enrollment secret (never a flag: it would show in ps)")
-      ("state-dir", po::value(&options.state_dir), "the agent's state folder (default /var/lib/ksweep-agent)")
+      ("state-dir", po::value(&options.state_dir), "the agent's state folder (default /var/lib/ksweep/agent)")
       ("root", po::value(&root), "the root whose machine id names this host (default /; as `run --root`)")
       ("config", po::value(&config_path), "config file of `key = value` lines (the `run` config file works)")
       ("timeout", po::value(&timeout_s), "seconds to wait for the collector (default 30)");
@@ -49,19 +49,12 @@ int EnrollAgent(const std::vector<std::string>& args) {
   if (ca_file.empty()) return UsageError("enroll: --ca-cert FILE is required");
   if (secret_file.empty()) return UsageError("enroll: --secret-file FILE is required");
   if (timeout_s < 1) return UsageError("enroll: --timeout must be at least 1 second");
-  auto ca = tls::ReadFile(ca_file, 256 * 1024);
-  if (!ca.ok()) return UsageError("enroll: --ca-cert: " + ca.status().message());
-  auto secret = tls::ReadFile(secret_file, 4096);
-  if (!secret.ok()) return UsageError("enroll: --secret-file: " + secret.status().message());
-  while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r' || secret->back() == ' ')) {
-    secret->pop_back();
+  if (Status read = ReadEnrollmentFiles(ca_file, secret_file, &options); !read.ok()) {
+    return UsageError("enroll: " + read.message());
   }
-  if (secret->empty()) return UsageError("enroll: --secret-file '" + secret_file + "' is empty");
   std::vector<std::string> warnings;
   const v1::HostFacts facts = ReadHostFacts(Root(root), &warnings);
   for (const auto& w : warnings) std::cerr << "ksweep-agent: warning: " << w << "\n";
-  options.ca_pem = std::move(*ca);
-  options.secret = std::move(*secret);
   options.host_id = facts.host_id();
   options.timeout = std::chrono::seconds(timeout_s);
   auto cert = Enroll(options);

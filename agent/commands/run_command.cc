@@ -1,5 +1,6 @@
 // `ksweep-agent run`: the daemon. Streams reports to the collector until SIGTERM.
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -8,14 +9,48 @@
 #include "agent/commands/command.h"
 #include "agent/daemon/credentials.h"
 #include "agent/daemon/daemon.h"
+#include "agent/host_facts.h"
 #include "agent/probe_registry.h"
+#include "agent/root.h"
 #include "common/logging.h"
 
 namespace ksweep::agent {
 namespace {
 
 constexpr AgentCommand kRun{
-    "run", "run --server HOST:PORT --state-dir DIR [--root DIR] [--rules FILE] [--config FILE]", nullptr};
+    "run",
+    "run --server HOST:PORT --state-dir DIR [--ca-cert FILE --secret-file FILE] [--root DIR] [--rules FILE] "
+    "[--config FILE]",
+    nullptr};
+
+constexpr int kExitNotEnrolled = 4;  // as `enroll`: refused by or cannot reach the collector
+
+// A host set up by dropping files (config management, packages) has a CA and a secret but no certificate yet:
+// enroll once, then run. Without them, the daemon starts and keeps saying how to enroll.
+int EnrollIfNeeded(const DaemonOptions& options, const std::string& ca_file, const std::string& secret_file,
+                   const LoggerPtr& log) {
+  const AgentTlsPaths paths = AgentTlsPathsFor(options.state_dir);
+  std::error_code ec;
+  if (options.insecure || ca_file.empty() || secret_file.empty() || std::filesystem::exists(paths.cert, ec)) {
+    return kExitOk;
+  }
+  EnrollOptions enroll;
+  enroll.server = options.server;
+  enroll.state_dir = options.state_dir;
+  if (Status read = ReadEnrollmentFiles(ca_file, secret_file, &enroll); !read.ok()) {
+    return UsageError("run: " + read.message());
+  }
+  std::vector<std::string> warnings;
+  enroll.host_id = ReadHostFacts(Root(options.root), &warnings).host_id();
+  auto cert = Enroll(enroll);
+  if (!cert.ok()) {
+    log->error("event=enroll_failed server={} error=\"{}\"", options.server, cert.status().message());
+    std::cerr << "ksweep-agent: run: not enrolled and enrollment failed: " << cert.status().message() << "\n";
+    return cert.status().code() == Status::Code::kInvalidArgument ? kExitUsage : kExitNotEnrolled;
+  }
+  log->info("event=enrolled host_id={} serial={} not_after={}", enroll.host_id, cert->serial, cert->not_after);
+  return kExitOk;
+}
 
 int RunDaemonCommand(const std::vector<std::string>& args) {
   namespace po = boost::program_options;
@@ -28,12 +63,16 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
   int debounce_ms = 2000;
   int max_rss_mb = 64;
   int watchdog_interval_s = 10;
+  std::string ca_file;
+  std::string secret_file;
   DaemonOptions options;
   desc.add_options()
       ("help,h", "show this help")
       ("server", po::value(&options.server), "collector address HOST:PORT (agents port, default 7443)")
       ("state-dir", po::value(&options.state_dir), "folder for the agent's state (sequence, unsent report)")
       ("root", po::value(&options.root), "scan this folder as the root of a system (default /)")
+      ("ca-cert", po::value(&ca_file), "not enrolled yet: the collector's CA certificate, to enroll with first")
+      ("secret-file", po::value(&secret_file), "not enrolled yet: file holding the enrollment secret")
       ("rules", po::value(&rules_path), "detection rules file (JSON); default: the built-in Kaspersky rules")
       ("config", po::value(&config_path), "config file of `key = value` lines with the same names as these flags")
       ("scan-interval", po::value(&scan_interval_s), "seconds between periodic scans, jittered (default 3600)")
@@ -74,6 +113,7 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
     (*log)->warn("event=insecure note=\"plain-text gRPC: anyone on the network can read and forge this agent's "
                  "reports; use only on loopback or for tests\"");
   }
+  if (int enrolled = EnrollIfNeeded(options, ca_file, secret_file, *log); enrolled != kExitOk) return enrolled;
   // Renews STATE/tls/agent.pem at 2/3 of its lifetime over the agent's own mTLS identity (credentials.h).
   std::unique_ptr<CertRenewer> renewer;
   if (!options.insecure) renewer = std::make_unique<CertRenewer>(options.server, options.state_dir, *log);

@@ -67,6 +67,20 @@ AgentTlsPaths AgentTlsPathsFor(const std::string& state_dir) {
   return {d, d + "/ca.pem", d + "/agent.key", d + "/agent.pem"};
 }
 
+Status ReadEnrollmentFiles(const std::string& ca_file, const std::string& secret_file, EnrollOptions* options) {
+  auto ca = tls::ReadFile(ca_file, 256 * 1024);
+  if (!ca.ok()) return Status::InvalidArgument("--ca-cert: " + ca.status().message());
+  auto secret = tls::ReadFile(secret_file, 4096);
+  if (!secret.ok()) return Status::InvalidArgument("--secret-file: " + secret.status().message());
+  while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r' || secret->back() == ' ')) {
+    secret->pop_back();
+  }
+  if (secret->empty()) return Status::InvalidArgument("--secret-file '" + secret_file + "' is empty");
+  options->ca_pem = std::move(*ca);
+  options->secret = std::move(*secret);
+  return Status::Ok();
+}
+
 Result<tls::CertInfo> Enroll(const EnrollOptions& o) {
   if (o.server.empty()) return Status::InvalidArgument("--server HOST:PORT is required");
   if (o.secret.empty()) return Status::InvalidArgument("enrollment secret: empty");

@@ -38,6 +38,10 @@ struct EnrollOptions {
   std::chrono::seconds timeout{30};
 };
 
+// The CA certificate and the enrollment secret from their files, as `enroll` and a self-enrolling `run` read them:
+// the secret's trailing newline and blanks are dropped; an empty secret is an error naming the file.
+Status ReadEnrollmentFiles(const std::string& ca_file, const std::string& secret_file, EnrollOptions* options);
+
 // Makes a key (kept if one is already there and matches nothing else: a re-enrollment keeps the host's key), sends
 // a CSR with the secret over TLS that verifies the collector against `ca_pem`, and stores ca.pem and agent.pem.
 // Errors carry the gRPC code's name and the collector's message.

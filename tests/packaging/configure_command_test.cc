@@ -1,5 +1,6 @@
 // `ksweep-agent configure`: the real binary writes agent.conf and the copies into a temp config folder; `run` must
 // accept the file it writes (parsed by run's own option table through `run --config FILE --help`).
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -68,10 +69,11 @@ TEST(ConfigureCommandTest, CopiesCaCertificateAndSecretWithTightModes) {
   EXPECT_EQ(ModeOf(etc + "/agent-ca.pem"), 0644u);
   EXPECT_EQ(ReadFile(etc + "/agent-enroll.secret"), "s3cr3t-token\n");
   EXPECT_EQ(ModeOf(etc + "/agent-enroll.secret"), 0600u);
-  // agent.conf keeps to the keys run reads (run refuses others); the copies are named to `enroll` as flags.
+  // agent.conf names the copies, so a service started before enrollment enrolls itself (run reads both keys).
   const std::string conf = ReadFile(etc + "/agent.conf");
-  EXPECT_EQ(conf.find("ca-cert"), std::string::npos) << conf;
-  EXPECT_EQ(conf.find("secret"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("ca-cert = " + etc + "/agent-ca.pem\n"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("secret-file = " + etc + "/agent-enroll.secret\n"), std::string::npos) << conf;
+  EXPECT_EQ(conf.find("s3cr3t"), std::string::npos) << conf;
   EXPECT_EQ(conf.find("insecure"), std::string::npos) << conf;
   EXPECT_NE(r.out.find("ksweep-agent enroll --config " + etc + "/agent.conf --ca-cert " + etc +
                        "/agent-ca.pem --secret-file " + etc + "/agent-enroll.secret"),
@@ -103,6 +105,38 @@ TEST(ConfigureCommandTest, EnrollEnrollsWithARealCollector) {
   EXPECT_EQ(ModeOf(state + "/tls/agent.key"), 0600u);
   EXPECT_NE(ReadFile(state + "/tls/agent.pem").find("BEGIN CERTIFICATE"), std::string::npos);
   EXPECT_EQ(ReadFile(state + "/tls/ca.pem"), ReadFile(data + "/pki/ca.pem"));
+}
+
+// Files dropped by configuration management (configure without --enroll) are enough: the service's first `run`
+// enrolls itself with the CA and secret that agent.conf names, then reports over mutual TLS.
+TEST(ConfigureCommandTest, RunEnrollsItselfFromTheConfiguredFiles) {
+  TempDir dir("configure");
+  const std::string data = dir.Sub("collector");
+  auto init = RunProcess({testing::CollectorBinary(), "init", "--data", data, "--name", "127.0.0.1", "--secret-out",
+                          dir.Sub("secret")});
+  ASSERT_TRUE(init.Exited(0)) << init.Describe();
+  testing::CollectorProcess collector(data, {}, /*tls=*/true);
+  std::string error;
+  ASSERT_TRUE(collector.Start(&error)) << error;
+
+  const std::string etc = dir.Sub("etc");
+  const std::string state = dir.Sub("state");
+  auto r = Agent({"configure", "--server", collector.agent_address(), "--ca-cert", data + "/pki/ca.pem",
+                  "--secret-file", dir.Sub("secret"), "--state-dir", state, "--config-dir", etc});
+  ASSERT_TRUE(r.Exited(0)) << r.Describe();
+  EXPECT_NE(ReadFile(etc + "/agent.conf").find("ca-cert = " + etc + "/agent-ca.pem"), std::string::npos);
+  ASSERT_FALSE(Exists(state + "/tls/agent.pem"));
+
+  const std::string root = dir.Sub("root");
+  WriteFile(root + "/etc/machine-id", "5d41402abc4b2a76b9719d911017c592\n");
+  Child agent;
+  ASSERT_TRUE(agent.Start({AgentBinary(), "run", "--config", etc + "/agent.conf", "--root", root}, &error)) << error;
+  ASSERT_TRUE(WaitFor([&] { return Exists(state + "/tls/agent.pem"); }, std::chrono::seconds(60)))
+      << "the agent did not enroll; collector log:\n" << collector.Log();
+  EXPECT_EQ(ModeOf(state + "/tls/agent.key"), 0600u);
+  EXPECT_EQ(ReadFile(state + "/tls/ca.pem"), ReadFile(data + "/pki/ca.pem"));
+  // Still running: it went on to serve as the enrolled host rather than exiting.
+  EXPECT_EQ(::kill(agent.pid(), 0), 0);
 }
 
 // With no collector listening, enroll's own failure (exit 4, its message) is configure's; the files stay for a retry.
