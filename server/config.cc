@@ -65,6 +65,10 @@ Result<ServeCommand> ParseServeArgs(const std::vector<std::string>& args) {
         "enrollment attempts per minute one source address may make (sustained)")
     ("enroll-burst", po::value(&o.enroll.burst)->default_value(o.enroll.burst),
         "enrollment attempts one source address may make at once")
+    ("api-rate", po::value(&o.api_auth.requests_per_second)->default_value(o.api_auth.requests_per_second),
+        "fleet API requests per second one token may make (sustained; past it RESOURCE_EXHAUSTED)")
+    ("api-burst", po::value(&o.api_auth.request_burst)->default_value(o.api_auth.request_burst),
+        "fleet API requests one token may make at once")
     ("stale-after", po::value(&stale_after)->default_value(stale_after), "a host not heard from this long is STALE")
     ("expire-after", po::value(&expire_after)->default_value(expire_after),
         "remove hosts labelled --expire-label not heard from this long (0: never); their history stays")
@@ -149,6 +153,9 @@ Result<ServeCommand> ParseServeArgs(const std::vector<std::string>& args) {
   o.pki.cert_lifetime_seconds = *lifetime;
   if (o.enroll.per_minute <= 0 || o.enroll.burst < 1) {
     return Status::InvalidArgument("--enroll-rate: more than 0; --enroll-burst: at least 1");
+  }
+  if (o.api_auth.requests_per_second <= 0 || o.api_auth.request_burst < 1) {
+    return Status::InvalidArgument("--api-rate: more than 0; --api-burst: at least 1");
   }
   o.insecure = cmd.insecure;
   return cmd;

@@ -27,10 +27,20 @@ class CliAuthTest : public ::testing::Test {
     ASSERT_EQ(init.code, 0) << Describe(init);
     ca_ = (data_ / "pki/ca.pem").string();
     admin_file_ = (tmp_.path() / "admin.token").string();
+    Serve({});
+  }
+
+  // Starts `serve` on the data dir with `extra` flags, and waits for its API address.
+  void Serve(const std::vector<std::string>& extra) {
+    fs::remove(data_ / "collector.ports");
     collector_ = std::make_unique<Child>(
-        std::vector<std::string>{CollectorBinary(), "serve", "--data", data_.string(), "--agent-listen", "127.0.0.1:0",
-                                 "--api-listen", "127.0.0.1:0", "--log-level", "debug", "--log-file",
-                                 (logs_ / "collector.log").string()},
+        [&] {
+          std::vector<std::string> argv{CollectorBinary(), "serve", "--data", data_.string(), "--agent-listen",
+                                        "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--log-level", "debug",
+                                        "--log-file", (logs_ / "collector.log").string()};
+          argv.insert(argv.end(), extra.begin(), extra.end());
+          return argv;
+        }(),
         logs_ / "collector.out", logs_ / "collector.err");
     std::map<std::string, std::string> kv;
     ASSERT_TRUE(WaitFor([&] {
@@ -200,6 +210,29 @@ TEST_F(CliAuthTest, TransportAndTokenFailuresFailClosed) {
   EXPECT_EQ(env_wins.code, 5) << Describe(env_wins);
   Outcome flag_wins = Ksweep({"--token-file", admin_file_, "summary"}, {"KSWEEP_TOKEN_FILE=" + offline_file});
   EXPECT_EQ(flag_wins.code, 0) << Describe(flag_wins);
+}
+
+// --api-rate/--api-burst set each token's request budget: past the burst, with a rate that refills nothing within
+// the test, the next call is refused as RESOURCE_EXHAUSTED and another token is still served.
+TEST_F(CliAuthTest, ApiRateFlagsLimitEachToken) {
+  Outcome created = Ksweep({"tokens", "create", "reader", "--role", "viewer"}, AdminEnv());
+  ASSERT_EQ(created.code, 0) << Describe(created);
+  const std::vector<std::string> viewer_env{"KSWEEP_TOKEN=" + Lines(created.out).at(0)};
+  collector_->Stop();
+  Serve({"--api-rate", "0.001", "--api-burst", "2"});
+  for (int i = 0; i < 2; ++i) {
+    Outcome ok = Ksweep({"summary", "-o", "json"}, viewer_env);
+    ASSERT_EQ(ok.code, 0) << i << "\n" << Describe(ok);
+  }
+  Outcome refused = Ksweep({"summary", "-o", "json"}, viewer_env);
+  EXPECT_NE(refused.code, 0) << Describe(refused);
+  EXPECT_NE(refused.err.find("RESOURCE_EXHAUSTED"), std::string::npos) << refused.err;
+  Outcome other = Ksweep({"summary", "-o", "json"}, AdminEnv());
+  EXPECT_EQ(other.code, 0) << Describe(other);
+
+  Outcome bad = RunCommand({CollectorBinary(), "serve", "--data", data_.string(), "--api-rate", "0"}, logs_);
+  EXPECT_EQ(bad.code, 2) << Describe(bad);
+  EXPECT_NE(bad.err.find("--api-rate"), std::string::npos) << bad.err;
 }
 
 }  // namespace
