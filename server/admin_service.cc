@@ -11,12 +11,6 @@ using google::protobuf::util::TimeUtil;
 
 namespace {
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
 // OK with `caller` set for an admin token; the refusal otherwise.
 grpc::Status RequireAdmin(const grpc::CallbackServerContext& ctx, auth::Caller* caller) {
   auto c = auth::CallerFromContext(ctx);
@@ -49,15 +43,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerCont
                                                         const v1::CreateTokenRequest* req,
                                                         v1::CreateTokenResponse* resp) {
   auth::Caller caller;
-  if (grpc::Status s = RequireAdmin(*ctx, &caller); !s.ok()) return Done(ctx, s);
+  if (grpc::Status s = RequireAdmin(*ctx, &caller); !s.ok()) return FinishUnary(ctx, s);
   auth::Role role = auth::Role::kViewer;
   if (req->role() == v1::TOKEN_ROLE_ADMIN) {
     role = auth::Role::kAdmin;
   } else if (req->role() != v1::TOKEN_ROLE_VIEWER) {
-    return Done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "role: give TOKEN_ROLE_VIEWER or TOKEN_ROLE_ADMIN"));
+    return FinishUnary(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "role: give TOKEN_ROLE_VIEWER or TOKEN_ROLE_ADMIN"));
   }
   if (req->expires_in_seconds() < 0 || req->expires_in_seconds() > limits_.max_token_lifetime_seconds) {
-    return Done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+    return FinishUnary(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                   "expires_in_seconds: 0 (never) to " +
                                       std::to_string(limits_.max_token_lifetime_seconds)));
   }
@@ -67,55 +61,55 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerCont
   if (!token.ok()) {
     logger_->warn("audit token create failed name=\"{}\" {} error=\"{}\"", req->name().substr(0, 64), Who(caller),
                   token.status().message());
-    return Done(ctx, ToGrpc(token.status()));
+    return FinishUnary(ctx, ToGrpc(token.status()));
   }
   *resp->mutable_token() = ToProto(token->record);
   resp->set_secret(token->text);
   logger_->info("audit token created token_id={} token_name={} role={} expires={} {}", token->record.id,
                 token->record.name, auth::RoleName(role), expires, Who(caller));
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListTokens(grpc::CallbackServerContext* ctx, const v1::ListTokensRequest*,
                                                        v1::ListTokensResponse* resp) {
   auth::Caller caller;
-  if (grpc::Status s = RequireAdmin(*ctx, &caller); !s.ok()) return Done(ctx, s);
+  if (grpc::Status s = RequireAdmin(*ctx, &caller); !s.ok()) return FinishUnary(ctx, s);
   auto list = tokens_->List();
-  if (!list.ok()) return Done(ctx, ToGrpc(list.status()));
+  if (!list.ok()) return FinishUnary(ctx, ToGrpc(list.status()));
   for (const auto& r : *list) *resp->add_tokens() = ToProto(r);
   logger_->info("audit tokens listed count={} {}", resp->tokens_size(), Who(caller));
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(grpc::CallbackServerContext* ctx,
                                                         const v1::RevokeTokenRequest* req, v1::ApiToken* resp) {
   auth::Caller caller;
-  if (grpc::Status s = RequireAdmin(*ctx, &caller); !s.ok()) return Done(ctx, s);
+  if (grpc::Status s = RequireAdmin(*ctx, &caller); !s.ok()) return FinishUnary(ctx, s);
   if (req->token().empty()) {
-    return Done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "token: give a token name or id"));
+    return FinishUnary(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "token: give a token name or id"));
   }
   auto r = tokens_->Revoke(req->token(), clock_->Now());
   if (!r.ok()) {
     logger_->warn("audit token revoke failed token=\"{}\" {} error=\"{}\"", req->token().substr(0, 64), Who(caller),
                   r.status().message());
-    return Done(ctx, ToGrpc(r.status()));
+    return FinishUnary(ctx, ToGrpc(r.status()));
   }
   *resp = ToProto(*r);
   logger_->info("audit token revoked token_id={} token_name={} {}", r->id, r->name, Who(caller));
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeHost(grpc::CallbackServerContext* ctx,
                                                        const v1::RevokeHostRequest* req,
                                                        v1::RevokeHostResponse* resp) {
   auth::Caller caller;
-  if (grpc::Status s = RequireAdmin(*ctx, &caller); !s.ok()) return Done(ctx, s);
+  if (grpc::Status s = RequireAdmin(*ctx, &caller); !s.ok()) return FinishUnary(ctx, s);
   if (req->host().empty()) {
-    return Done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "host: give a host id or hostname"));
+    return FinishUnary(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "host: give a host id or hostname"));
   }
   if (!revoke_host_) {
     logger_->warn("audit host revoke unavailable host=\"{}\" {}", req->host().substr(0, 255), Who(caller));
-    return Done(ctx, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+    return FinishUnary(ctx, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                   "RevokeHost: this collector has no certificate authority (plain-text agents)"));
   }
   // A hostname is resolved to its host id; a host id not (or no longer) in the fleet is revoked as given.
@@ -124,18 +118,18 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeHost(grpc::CallbackServerConte
   if (host.ok()) {
     host_id = host->summary().host_id();
   } else if (host.status().code() != Status::Code::kNotFound) {
-    return Done(ctx, ToGrpc(host.status()));
+    return FinishUnary(ctx, ToGrpc(host.status()));
   }
   auto r = revoke_host_(host_id, "token:" + caller.token_name);
   if (!r.ok()) {
     logger_->warn("audit host revoke failed host_id={} {} error=\"{}\"", host_id, Who(caller), r.status().message());
-    return Done(ctx, ToGrpc(r.status()));
+    return FinishUnary(ctx, ToGrpc(r.status()));
   }
   resp->set_host_id(host_id);
   resp->set_certificates_revoked(*r);
   logger_->info("audit host revoked host_id={} certificates={} reason=\"{}\" {}", host_id, *r,
                 req->reason().substr(0, 200), Who(caller));
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 }  // namespace ksweep::server

@@ -14,12 +14,6 @@ using google::protobuf::util::TimeUtil;
 
 namespace {
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
 Result<EventQuery> MakeEventQuery(const std::string& host,
                                   const google::protobuf::RepeatedField<int>& types) {
   EventQuery q;
@@ -40,49 +34,49 @@ Result<EventQuery> MakeEventQuery(const std::string& host,
 grpc::ServerUnaryReactor* FleetServiceImpl::GetSummary(grpc::CallbackServerContext* ctx, const v1::GetSummaryRequest*,
                                                        v1::Summary* resp) {
   auto r = store_->GetSummary();
-  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  if (!r.ok()) return FinishUnary(ctx, ToGrpc(r.status()));
   *resp = std::move(*r);
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::ListHosts(grpc::CallbackServerContext* ctx,
                                                       const v1::ListHostsRequest* req, v1::ListHostsResponse* resp) {
   auto query = ParseHostFilter(req->filter());
-  if (!query.ok()) return Done(ctx, ToGrpc(query.status()));
+  if (!query.ok()) return FinishUnary(ctx, ToGrpc(query.status()));
   auto r = store_->ListHosts(*query, req->order_by(), req->page_size(), req->page_token());
-  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  if (!r.ok()) return FinishUnary(ctx, ToGrpc(r.status()));
   *resp = std::move(*r);
   for (auto& h : *resp->mutable_hosts()) h.set_connected(registry_->Connected(h.host_id()));
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetHost(grpc::CallbackServerContext* ctx, const v1::GetHostRequest* req,
                                                     v1::Host* resp) {
   auto r = store_->GetHost(req->host(), req->history_limit());
-  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  if (!r.ok()) return FinishUnary(ctx, ToGrpc(r.status()));
   *resp = std::move(*r);
   resp->mutable_summary()->set_connected(registry_->Connected(resp->summary().host_id()));
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::ListEvents(grpc::CallbackServerContext* ctx,
                                                        const v1::ListEventsRequest* req,
                                                        v1::ListEventsResponse* resp) {
   auto query = MakeEventQuery(req->host(), req->types());
-  if (!query.ok()) return Done(ctx, ToGrpc(query.status()));
+  if (!query.ok()) return FinishUnary(ctx, ToGrpc(query.status()));
   if (req->has_since()) query->since = TimeUtil::TimestampToMicroseconds(req->since());
   auto r = store_->ListEvents(*query, req->page_size(), req->page_token());
-  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  if (!r.ok()) return FinishUnary(ctx, ToGrpc(r.status()));
   *resp = std::move(*r);
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetTrend(grpc::CallbackServerContext* ctx, const v1::GetTrendRequest* req,
                                                      v1::Trend* resp) {
   auto r = store_->GetTrend(req->days());
-  if (!r.ok()) return Done(ctx, ToGrpc(r.status()));
+  if (!r.ok()) return FinishUnary(ctx, ToGrpc(r.status()));
   *resp = std::move(*r);
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::RequestScan(grpc::CallbackServerContext* ctx,
@@ -91,16 +85,16 @@ grpc::ServerUnaryReactor* FleetServiceImpl::RequestScan(grpc::CallbackServerCont
   std::vector<std::string> targets;
   if (!req->host().empty()) {
     auto host = store_->GetHost(req->host(), 1);
-    if (!host.ok()) return Done(ctx, ToGrpc(host.status()));
+    if (!host.ok()) return FinishUnary(ctx, ToGrpc(host.status()));
     targets.push_back(host->summary().host_id());
   } else if (req->has_filter()) {
     auto query = ParseHostFilter(req->filter());
-    if (!query.ok()) return Done(ctx, ToGrpc(query.status()));
+    if (!query.ok()) return FinishUnary(ctx, ToGrpc(query.status()));
     auto ids = store_->SelectHostIds(*query, limits_.max_scan_targets);
-    if (!ids.ok()) return Done(ctx, ToGrpc(ids.status()));
+    if (!ids.ok()) return FinishUnary(ctx, ToGrpc(ids.status()));
     targets = std::move(*ids);
   } else {
-    return Done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+    return FinishUnary(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                   "RequestScan: give a host (id or hostname) or a filter (an empty filter: every host)"));
   }
   v1::CollectorMessage msg;
@@ -114,7 +108,7 @@ grpc::ServerUnaryReactor* FleetServiceImpl::RequestScan(grpc::CallbackServerCont
   }
   logger_->info("scan requested peer={} requested={} not_connected={} reason=\"{}\"", ctx->peer(),
                 resp->requested_size(), resp->not_connected_size(), msg.scan_now().reason());
-  return Done(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // ksweep::Status -> grpc::Status at the service boundary.
 #pragma once
 
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
 
 #include "common/status.h"
@@ -21,6 +23,13 @@ inline grpc::Status ToGrpc(const Status& s) {
     case C::kInternal: code = grpc::StatusCode::INTERNAL; break;
   }
   return grpc::Status(code, s.message());
+}
+
+// Ends a unary callback-API call with `status` (the response already filled in when OK); returns its reactor.
+inline grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
 }
 
 }  // namespace ksweep::server
