@@ -28,6 +28,13 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
+// `ksweep-collector init` for 127.0.0.1, the enrollment secret written to `secret_file`.
+void InitCollector(const std::string& data, const std::string& secret_file) {
+  auto init = RunProcess({testing::CollectorBinary(), "init", "--data", data, "--name", "127.0.0.1", "--secret-out",
+                          secret_file});
+  ASSERT_TRUE(init.Exited(0)) << init.Describe();
+}
+
 ProcessResult Agent(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {AgentBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -88,9 +95,7 @@ TEST(ConfigureCommandTest, CopiesCaCertificateAndSecretWithTightModes) {
 TEST(ConfigureCommandTest, EnrollEnrollsWithARealCollector) {
   TempDir dir("configure");
   const std::string data = dir.Sub("collector");
-  auto init = RunProcess({testing::CollectorBinary(), "init", "--data", data, "--name", "127.0.0.1", "--secret-out",
-                          dir.Sub("secret")});
-  ASSERT_TRUE(init.Exited(0)) << init.Describe();
+  ASSERT_NO_FATAL_FAILURE(InitCollector(data, dir.Sub("secret")));
   testing::CollectorProcess collector(data, {}, /*tls=*/true);
   std::string error;
   ASSERT_TRUE(collector.Start(&error)) << error;
@@ -112,9 +117,7 @@ TEST(ConfigureCommandTest, EnrollEnrollsWithARealCollector) {
 TEST(ConfigureCommandTest, RunEnrollsItselfFromTheConfiguredFiles) {
   TempDir dir("configure");
   const std::string data = dir.Sub("collector");
-  auto init = RunProcess({testing::CollectorBinary(), "init", "--data", data, "--name", "127.0.0.1", "--secret-out",
-                          dir.Sub("secret")});
-  ASSERT_TRUE(init.Exited(0)) << init.Describe();
+  ASSERT_NO_FATAL_FAILURE(InitCollector(data, dir.Sub("secret")));
   testing::CollectorProcess collector(data, {}, /*tls=*/true);
   std::string error;
   ASSERT_TRUE(collector.Start(&error)) << error;
@@ -143,9 +146,7 @@ TEST(ConfigureCommandTest, RunEnrollsItselfFromTheConfiguredFiles) {
 TEST(ConfigureCommandTest, EnrollFailureIsReportedAndTheFilesStay) {
   TempDir dir("configure");
   const std::string data = dir.Sub("collector");
-  auto init = RunProcess({testing::CollectorBinary(), "init", "--data", data, "--name", "127.0.0.1", "--secret-out",
-                          dir.Sub("secret")});
-  ASSERT_TRUE(init.Exited(0)) << init.Describe();
+  ASSERT_NO_FATAL_FAILURE(InitCollector(data, dir.Sub("secret")));
   const std::string etc = dir.Sub("etc");
   // Port 1 on loopback: nothing listens there, so the connection is refused at once.
   auto r = Agent({"configure", "--server", "127.0.0.1:1", "--ca-cert", data + "/pki/ca.pem", "--secret-file",
