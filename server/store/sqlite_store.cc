@@ -756,7 +756,9 @@ void SqliteStore::WriterLoop() {
         queue_.pop_front();
       }
     }
-    Done done = RunBatch(std::move(batch));
+    // Almost every batch commits whole, so it is first run without a savepoint per write (two statements and a copy
+    // of every page the write touches); a refused write sends it round again with them (Op::apply is re-runnable).
+    Done done = RunBatch(std::move(batch), /*savepoints=*/false);
     std::lock_guard<std::mutex> lock(done_mu_);
     done_.push_back(std::move(done));
     done_cv_.notify_one();
@@ -796,7 +798,7 @@ void SqliteStore::CompletionLoop() {
   }
 }
 
-SqliteStore::Done SqliteStore::RunBatch(std::vector<Op> batch) {
+SqliteStore::Done SqliteStore::RunBatch(std::vector<Op> batch, bool savepoints) {
   Db& db = writer_->db();
   Done done;
   done.results.resize(batch.size());
@@ -804,10 +806,13 @@ SqliteStore::Done SqliteStore::RunBatch(std::vector<Op> batch) {
   int storage_error = SQLITE_OK;  // read before ROLLBACK, which resets the connection's error code
   Status failed = db.Exec("BEGIN IMMEDIATE");
   if (failed.ok()) {
+    bool retry = false;
     for (size_t i = 0; i < batch.size(); ++i) {
-      // One savepoint per write: a refused report rolls back alone, the rest of the batch still commits.
-      failed = writer_->savepoint.Run();
-      if (!failed.ok()) break;
+      // With savepoints, a refused write rolls back alone and the rest of the batch still commits.
+      if (savepoints) {
+        failed = writer_->savepoint.Run();
+        if (!failed.ok()) break;
+      }
       Effects fx;
       Status s;
       try {
@@ -821,12 +826,19 @@ SqliteStore::Done SqliteStore::RunBatch(std::vector<Op> batch) {
         // Out of space for this write is out of space for the batch: the rest would fail the same way.
         failed = std::move(s);
         break;
+      } else if (!savepoints) {
+        retry = true;  // this write may have left part of itself behind: drop the batch, run it write by write
+        break;
       } else {
         failed = writer_->rollback_to.Run();
       }
-      if (failed.ok()) failed = writer_->release.Run();
+      if (savepoints && failed.ok()) failed = writer_->release.Run();
       if (!failed.ok()) break;
       done.results[i] = std::move(s);
+    }
+    if (retry) {
+      (void)db.Exec("ROLLBACK");
+      return RunBatch(std::move(batch), /*savepoints=*/true);
     }
     if (failed.ok()) failed = writer_->Flush(all);
     if (failed.ok()) failed = db.Exec("COMMIT");

@@ -58,6 +58,8 @@ class SqliteStore final : public Store {
 
  private:
   struct Op {
+    // May run twice (RunBatch retries a batch with one savepoint per write when a write is refused): it must leave
+    // nothing behind but the database rows and what it writes into Effects, each run overwriting the last.
     std::function<Status(Txn&, Effects&)> apply;
     std::function<void(const Status&)> complete;
   };
@@ -75,7 +77,7 @@ class SqliteStore final : public Store {
   };
 
   void WriterLoop();
-  Done RunBatch(std::vector<Op> batch);
+  Done RunBatch(std::vector<Op> batch, bool savepoints);
   void CompletionLoop();
 
   class ReaderLease;
