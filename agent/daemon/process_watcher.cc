@@ -1,0 +1,167 @@
+#include "agent/daemon/process_watcher.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/glob.h"
+
+namespace ksweep::agent {
+namespace {
+
+// Past this many changes in one poll the log line says how many more: a fork bomb of `kesl` must not make it huge.
+constexpr size_t kMaxChangesDescribed = 8;
+
+// A PID folder name as a number, or -1 for anything else in /proc (self, sys, ...).
+int PidOf(const char* name) {
+  if (*name == '\0') return -1;
+  int pid = 0;
+  for (const char* c = name; *c != '\0'; ++c) {
+    if (*c < '0' || *c > '9' || pid > 100'000'000) return -1;
+    pid = pid * 10 + (*c - '0');
+  }
+  return pid;
+}
+
+bool Matches(const std::vector<std::string>& globs, std::string_view name) {
+  return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) { return GlobMatch(g, name); });
+}
+
+}  // namespace
+
+std::vector<std::string> ProcessNameGlobs(const v1::RuleSet& rules) {
+  std::vector<std::string> globs;
+  for (const auto& product : rules.products()) {
+    for (const auto& signal : product.signals()) {
+      if (signal.kind() != v1::SIGNAL_KIND_PROCESS || signal.pattern().empty()) continue;
+      const std::string& pattern = signal.pattern();
+      if (pattern.front() != '/') {
+        globs.push_back(pattern);
+        continue;
+      }
+      std::string last = pattern.substr(pattern.rfind('/') + 1);
+      if (last.empty()) continue;
+      // A longer glob is kept whole: it may then miss a cut name, which the interval scan still sees.
+      if (!HasGlobMeta(last) && last.size() > kMaxCommBytes) last.resize(kMaxCommBytes);
+      globs.push_back(std::move(last));
+    }
+  }
+  std::sort(globs.begin(), globs.end());
+  globs.erase(std::unique(globs.begin(), globs.end()), globs.end());
+  return globs;
+}
+
+ProcessWatcher::ProcessWatcher(boost::asio::io_context& io, std::string proc_dir, std::chrono::milliseconds interval,
+                               RulesSource rules, LoggerPtr log)
+    : timer_(io), proc_dir_(std::move(proc_dir)), interval_(interval), rules_(std::move(rules)), log_(std::move(log)) {}
+
+ProcessWatcher::~ProcessWatcher() {
+  if (dir_ != nullptr) ::closedir(dir_);
+}
+
+void ProcessWatcher::Start(ChangeHandler on_change) {
+  on_change_ = std::move(on_change);
+  running_ = true;
+  Poll();
+  log_->info("event=process_watch_started proc={} interval_ms={} names={} matching={}", proc_dir_,
+             interval_.count(), globs_.size(), current_.size());
+  ArmTimer();
+}
+
+void ProcessWatcher::Close() {
+  running_ = false;
+  timer_.cancel();
+}
+
+void ProcessWatcher::ArmTimer() {
+  timer_.expires_after(interval_);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || !running_) return;
+    if (auto what = Poll(); what && on_change_) on_change_(*what);
+    ArmTimer();
+  });
+}
+
+bool ProcessWatcher::ReadMatching() {
+  if (dir_ == nullptr) {
+    dir_ = ::opendir(proc_dir_.c_str());
+    if (dir_ == nullptr) {
+      if (!warned_unreadable_) {
+        log_->warn("event=process_watch_unreadable path={} error=\"{}\" note=\"process changes are seen at interval "
+                   "scans only\"",
+                   proc_dir_, std::strerror(errno));
+        warned_unreadable_ = true;
+      }
+      return false;
+    }
+  } else {
+    ::rewinddir(dir_);
+  }
+  next_.clear();
+  char path[64];
+  char comm[64];
+  while (const dirent* entry = ::readdir(dir_)) {
+    const int pid = PidOf(entry->d_name);
+    if (pid < 0) continue;
+    std::snprintf(path, sizeof path, "%d/comm", pid);
+    const int fd = ::openat(::dirfd(dir_), path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // exited since the listing
+    const ssize_t n = ::read(fd, comm, sizeof comm);
+    ::close(fd);
+    if (n <= 0) continue;
+    std::string_view name(comm, static_cast<size_t>(n));
+    while (!name.empty() && (name.back() == '\n' || name.back() == '\0')) name.remove_suffix(1);
+    if (Matches(globs_, name)) next_.push_back({pid, std::string(name)});
+  }
+  std::sort(next_.begin(), next_.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
+  return true;
+}
+
+std::optional<std::string> ProcessWatcher::Poll() {
+  if (auto rules = rules_(); rules != rules_seen_) {
+    // New rules may match processes already running: the comparison below then reports them, and the rescan it
+    // asks for is what makes a process started before the new rules arrived certain to be seen.
+    rules_seen_ = std::move(rules);
+    globs_ = rules_seen_ ? ProcessNameGlobs(*rules_seen_) : std::vector<std::string>{};
+  }
+  if (!ReadMatching()) return std::nullopt;
+  if (!have_baseline_) {
+    have_baseline_ = true;
+    current_.swap(next_);
+    return std::nullopt;
+  }
+  if (next_ == current_) return std::nullopt;
+
+  std::string what;
+  size_t changes = 0;
+  const auto note = [&](const WatchedProcess& p, const char* how) {
+    if (++changes > kMaxChangesDescribed) return;
+    if (!what.empty()) what += ", ";
+    what += p.name + " pid " + std::to_string(p.pid) + " " + how;
+  };
+  auto old_it = current_.begin();
+  auto new_it = next_.begin();
+  while (old_it != current_.end() || new_it != next_.end()) {
+    if (new_it == next_.end() || (old_it != current_.end() && old_it->pid < new_it->pid)) {
+      note(*old_it++, "stopped");
+    } else if (old_it == current_.end() || new_it->pid < old_it->pid) {
+      note(*new_it++, "started");
+    } else {
+      if (old_it->name != new_it->name) {  // the same pid exec'd into another matching name
+        note(*old_it, "stopped");
+        note(*new_it, "started");
+      }
+      ++old_it;
+      ++new_it;
+    }
+  }
+  if (changes > kMaxChangesDescribed) what += " and " + std::to_string(changes - kMaxChangesDescribed) + " more";
+  current_.swap(next_);
+  return what;
+}
+
+}  // namespace ksweep::agent
