@@ -53,6 +53,7 @@ struct StreamState {
   std::atomic<int64_t> last_activity_us{0};   // steady clock
   std::string peer;
   std::string identity;                       // host id of the client certificate; empty in plain text; set once
+  std::string rules_version;                  // what the agent runs, as far as we know; guarded by mu
 
   void Pump(std::unique_lock<std::mutex>& lock);
 
@@ -91,13 +92,15 @@ struct StreamState {
 class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage> {
  public:
   AgentStream(Store* store, StreamRegistry* registry, const Clock* clock, const AgentLimits& limits,
-              LoggerPtr logger, const pki::Authority* authority, grpc::CallbackServerContext* context)
+              LoggerPtr logger, const pki::Authority* authority, const RulesDistribution* rules,
+              grpc::CallbackServerContext* context)
       : store_(store),
         registry_(registry),
         clock_(clock),
         limits_(limits),
         logger_(std::move(logger)),
         authority_(authority),
+        rules_(rules),
         state_(std::make_shared<StreamState>()),
         tokens_(limits.message_burst),
         refilled_us_(SteadyMicros()) {
@@ -257,12 +260,13 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     {
       std::lock_guard<std::mutex> lock(state_->mu);
       ++state_->inflight;
+      state_->rules_version = hello.rules_version();
     }
     // Welcome waits for the writer: it carries the last stored sequence, read in order with this host's reports.
     store_->SubmitContact(
         host_id_, clock_->Now(),
-        [st = state_, registry = registry_, id = id_, host_id = host_id_,
-         interval = limits_.heartbeat_interval_seconds](Result<ContactOutcome> r) {
+        [st = state_, registry = registry_, id = id_, host_id = host_id_, rules = rules_, logger = logger_,
+         agent_rules = hello.rules_version(), interval = limits_.heartbeat_interval_seconds](Result<ContactOutcome> r) {
           if (!r.ok()) {
             st->Complete(std::nullopt, ToGrpc(r.status()));
             return;
@@ -272,6 +276,16 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
           msg.mutable_welcome()->set_last_stored_sequence(r->last_sequence);
           msg.mutable_welcome()->set_heartbeat_interval_seconds(interval);
           st->Complete(std::move(msg), std::nullopt);
+          // Queued behind the Welcome on this writer thread, so the agent reads them in that order.
+          const auto push = rules == nullptr ? nullptr : rules->ForAgent(agent_rules);
+          if (push && st->Post(*push)) {
+            {
+              std::lock_guard<std::mutex> lock(st->mu);
+              st->rules_version = push->rules().version();
+            }
+            logger->info("rules pushed host_id={} version={} agent_rules_version={} reason=hello", host_id,
+                         push->rules().version(), agent_rules);
+          }
         });
     return std::nullopt;
   }
@@ -366,6 +380,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   const AgentLimits& limits_;
   const LoggerPtr logger_;
   const pki::Authority* const authority_;
+  const RulesDistribution* const rules_;
   const std::shared_ptr<StreamState> state_;
   uint64_t id_ = 0;
   // Touched only by OnReadDone, which gRPC never runs twice at once for one stream.
@@ -413,7 +428,7 @@ void StreamState::Pump(std::unique_lock<std::mutex>& lock) {
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>* AgentServiceImpl::Connect(
     grpc::CallbackServerContext* context) {
-  return new AgentStream(store_, registry_, clock_, limits_, logger_, authority_, context);
+  return new AgentStream(store_, registry_, clock_, limits_, logger_, authority_, rules_, context);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -495,6 +510,34 @@ int StreamRegistry::DropIdentity(const std::string& host_id, const grpc::Status&
   }
   for (const auto& s : matching) s->Fail(status);
   return static_cast<int>(matching.size());
+}
+
+int StreamRegistry::SendRules(const RulesDistribution& rules, const LoggerPtr& logger) {
+  std::vector<std::pair<std::string, std::shared_ptr<StreamState>>> welcomed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, host] : host_of_) {
+      if (auto s = streams_.find(id); s != streams_.end()) welcomed.emplace_back(host, s->second);
+    }
+  }
+  int sent = 0;
+  for (const auto& [host, s] : welcomed) {
+    std::string agent_rules;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      agent_rules = s->rules_version;
+    }
+    const auto push = rules.ForAgent(agent_rules);
+    if (!push || !s->Post(*push)) continue;  // unlocked: posting may end the stream
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->rules_version = push->rules().version();
+    }
+    logger->info("rules pushed host_id={} version={} agent_rules_version={} reason=reload", host,
+                 push->rules().version(), agent_rules);
+    ++sent;
+  }
+  return sent;
 }
 
 size_t StreamRegistry::size() const {

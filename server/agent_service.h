@@ -16,6 +16,7 @@
 #include "ksweep/v1/agent.grpc.pb.h"
 #include "server/clock.h"
 #include "server/pki/authority.h"
+#include "server/rules_distribution.h"
 #include "server/store/store.h"
 
 namespace ksweep::server {
@@ -59,6 +60,8 @@ class StreamRegistry {
   void DrainAll(const grpc::Status& status);
   // Ends every stream whose client certificate names `host_id` (revocation). Returns how many.
   int DropIdentity(const std::string& host_id, const grpc::Status& status);
+  // Sends `rules` to every welcomed stream whose agent last reported other rules (after a reload). Returns how many.
+  int SendRules(const RulesDistribution& rules, const LoggerPtr& logger);
   size_t size() const;
 
  private:
@@ -72,16 +75,19 @@ class StreamRegistry {
 // With an `authority` (TLS, the default) a stream needs a verified client certificate that the authority accepts
 // (UNAUTHENTICATED otherwise), and its Hello and reports must name the certificate's host (PERMISSION_DENIED and a
 // security log line otherwise). Null `authority`: plain text (--insecure), no identity checks.
+// With `rules` (serve --rules FILE), an agent whose Hello reports another rules version is sent them right after its
+// Welcome. Null: no rules are ever sent.
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
   AgentServiceImpl(Store* store, StreamRegistry* registry, const Clock* clock, AgentLimits limits, LoggerPtr logger,
-                   const pki::Authority* authority = nullptr)
+                   const pki::Authority* authority = nullptr, const RulesDistribution* rules = nullptr)
       : store_(store),
         registry_(registry),
         clock_(clock),
         limits_(limits),
         logger_(std::move(logger)),
-        authority_(authority) {}
+        authority_(authority),
+        rules_(rules) {}
 
   using v1::AgentService::CallbackService::Connect;  // the generated sync overload stays visible
   grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>* Connect(
@@ -94,6 +100,7 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   const AgentLimits limits_;
   const LoggerPtr logger_;
   const pki::Authority* const authority_;
+  const RulesDistribution* const rules_;
 };
 
 }  // namespace ksweep::server

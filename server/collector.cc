@@ -52,6 +52,13 @@ Result<std::unique_ptr<Collector>> Collector::Start(CollectorOptions options, co
 Status Collector::Run() {
   const auto& o = options_;
   if (o.data_dir.empty()) return Status::InvalidArgument("--data: no data directory given");
+  // First: a rules file that cannot be sent is a configuration error, found before anything is opened.
+  if (!o.rules_file.empty()) {
+    auto rules = RulesDistribution::Load(o.rules_file);
+    if (!rules.ok()) return Status::InvalidArgument("--rules: " + rules.status().message());
+    rules_ = std::move(*rules);
+    logger_->info("rules loaded file={} version={}", rules_->path(), rules_->version());
+  }
   std::error_code ec;
   fs::create_directories(o.data_dir, ec);
   if (ec || !fs::is_directory(o.data_dir)) {
@@ -99,7 +106,7 @@ Status Collector::Run() {
     enrollment_service_ = std::make_unique<pki::EnrollmentServiceImpl>(authority_.get(), o.enroll, logger_);
   }
   agent_service_ = std::make_unique<AgentServiceImpl>(store_.get(), &registry_, clock_, o.agent, logger_,
-                                                      authority_.get());
+                                                      authority_.get(), rules_.get());
   fleet_service_ = std::make_unique<FleetServiceImpl>(store_.get(), &registry_, &bus_, o.fleet, logger_);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -228,6 +235,23 @@ Result<int> Collector::RevokeHost(const std::string& host_id, const std::string&
       host_id, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "host '" + host_id + "': certificate revoked"));
   logger_->warn("event=audit action=revoke_streams host_id={} streams_closed={} actor={}", host_id, dropped, actor);
   return n;
+}
+
+Status Collector::ReloadRules() {
+  if (!rules_) {
+    logger_->warn("rules reload skipped reason=\"no --rules file\"");
+    return Status::InvalidArgument("rules reload: the collector was started without --rules");
+  }
+  auto previous = rules_->Reload();
+  if (!previous.ok()) {
+    logger_->error("rules reload failed file={} error=\"{}\" kept_version={}", rules_->path(),
+                   previous.status().message(), rules_->version());
+    return previous.status();
+  }
+  const int pushed = registry_.SendRules(*rules_, logger_);
+  logger_->info("rules reloaded file={} version={} previous_version={} pushed={}", rules_->path(), rules_->version(),
+                *previous, pushed);
+  return Status::Ok();
 }
 
 Collector::~Collector() { Shutdown(); }

@@ -20,6 +20,7 @@
 #include "server/fleet_service.h"
 #include "server/pki/authority.h"
 #include "server/pki/enrollment_service.h"
+#include "server/rules_distribution.h"
 #include "server/store/store.h"
 
 namespace ksweep::server {
@@ -42,6 +43,8 @@ struct CollectorOptions {
   pki::AuthorityOptions pki;   // agent certificate lifetime
   pki::RateLimit enroll;       // Enroll attempts per source address
   auth::ApiAuthLimits api_auth;  // API requests per token (TLS only; --insecure has no tokens)
+  // Detection rules to send agents that report another rules version (rules_distribution.h); empty: send none.
+  std::string rules_file;
 };
 
 // The file (in the data dir) where a running collector writes its bound addresses, one key=value per line:
@@ -66,6 +69,10 @@ class Collector {
   // `ksweep hosts revoke HOST`). Returns how many certificates were live. kUnavailable with --insecure.
   Result<int> RevokeHost(const std::string& host_id, const std::string& actor);
 
+  // Re-reads --rules FILE (SIGHUP) and sends the new set to connected agents running another version. On error the
+  // current rules stay. kInvalidArgument when the collector was started without --rules.
+  Status ReloadRules();
+
   // Stops accepting, lets open streams write their pending acks and finish, flushes the writer, closes the store.
   // Idempotent.
   void Shutdown();
@@ -84,6 +91,7 @@ class Collector {
   StorePtr store_;
   std::unique_ptr<pki::Authority> authority_;
   std::unique_ptr<pki::EnrollmentServiceImpl> enrollment_service_;
+  std::unique_ptr<RulesDistribution> rules_;  // null without --rules
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<FleetServiceImpl> fleet_service_;
   auth::TokenStorePtr tokens_;  // DATA/tokens.db; null with --insecure

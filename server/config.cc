@@ -56,6 +56,9 @@ Result<ServeCommand> ParseServeArgs(const std::vector<std::string>& args) {
     ("config", po::value(&config_file), "config file: the same keys as these flags, key=value per line")
     ("log-level", po::value(&cmd.log.level)->default_value(cmd.log.level), "trace, debug, info, warn, error")
     ("log-file", po::value(&cmd.log.file), "log to this file instead of stderr")
+    ("rules", po::value(&o.rules_file),
+        "detection rules file (JSON, as ksweep-agent --rules): sent to every agent reporting another rules version; "
+        "re-read on SIGHUP")
     ("insecure", po::bool_switch(&cmd.insecure),
         "plain-text gRPC on the agent port: no TLS, no enrollment, no identity checks (default: mutual TLS with the "
         "certificates of DATA/pki, made by `ksweep-collector init`)")

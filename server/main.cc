@@ -27,6 +27,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: ksweep-collector init --data DIR --name HOST[,HOST...] [--force] [--secret-out FILE] [--token-out FILE]\n"
     "       ksweep-collector serve --data DIR [--agent-listen ADDR] [--api-listen ADDR] [--config FILE] [--insecure]\n"
+    "                              [--rules FILE]\n"
     "       ksweep-collector revoke --data DIR HOST\n"
     "       ksweep-collector token create|list|revoke --data DIR ...\n"
     "       ksweep-collector serve --help\n"
@@ -41,7 +42,10 @@ sigset_t StopSignals() {
 }
 
 int Serve(const std::vector<std::string>& args) {
-  const sigset_t stop = StopSignals();
+  // SIGHUP re-reads --rules FILE. Blocked here, before any thread starts, so only sigwait() below sees it.
+  sigset_t signals = StopSignals();
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto cmd = ksweep::server::ParseServeArgs(args);
   if (!cmd.ok()) {
     std::cerr << "ksweep-collector serve: " << cmd.status().message() << "\n" << kUsage;
@@ -69,7 +73,10 @@ int Serve(const std::vector<std::string>& args) {
     return 2;
   }
   int sig = 0;
-  sigwait(&stop, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    (*logger)->info("signal received signal=SIGHUP action=reload_rules");
+    (void)(*collector)->ReloadRules();  // logs what happened; a bad file keeps the current rules
+  }
   (*logger)->info("signal received signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*collector)->Shutdown();
   return 0;

@@ -73,7 +73,9 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
       ("root", po::value(&options.root), "scan this folder as the root of a system (default /)")
       ("ca-cert", po::value(&ca_file), "not enrolled yet: the collector's CA certificate, to enroll with first")
       ("secret-file", po::value(&secret_file), "not enrolled yet: file holding the enrollment secret")
-      ("rules", po::value(&rules_path), "detection rules file (JSON); default: the built-in Kaspersky rules")
+      ("rules", po::value(&rules_path),
+       "detection rules file (JSON), pinned: rules the collector pushes are then ignored; default: the rules last "
+       "pushed by the collector (STATE/rules.json), else the built-in Kaspersky rules")
       ("config", po::value(&config_path), "config file of `key = value` lines with the same names as these flags")
       ("scan-interval", po::value(&scan_interval_s), "seconds between periodic scans, jittered (default 3600)")
       ("debounce-ms", po::value(&debounce_ms), "quiet time after a file change before rescanning (default 2000)")
@@ -103,6 +105,7 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   options.rules = &*rules;
+  options.rules_pinned = !rules_path.empty();
   options.scan_interval = std::chrono::seconds(scan_interval_s);
   options.debounce = std::chrono::milliseconds(debounce_ms);
   options.watchdog.max_rss_bytes = static_cast<uint64_t>(max_rss_mb) << 20;

@@ -27,6 +27,7 @@
 #include "agent/daemon/collector_stream.h"
 #include "agent/daemon/credentials.h"
 #include "agent/daemon/report_compare.h"
+#include "agent/daemon/rules_store.h"
 #include "agent/daemon/state_store.h"
 #include "agent/daemon/watcher.h"
 #include "agent/host_facts.h"
@@ -423,9 +424,19 @@ class Daemon {
   }
 
   void OnRules(const v1::RuleSet& rules) {
-    if (Status status = ValidateRules(rules, "rules from the collector"); !status.ok()) {
-      log_->warn("event=rules_refused error=\"{}\"", status.message());
+    if (options_.rules_pinned) {
+      log_->info("event=rules_ignored version={} current_version={} note=\"--rules FILE pins this host's rules\"",
+                 rules.version(), rules_->version());
       return;
+    }
+    if (Status status = ValidatePushedRules(rules); !status.ok()) {
+      log_->error("event=rules_refused version={} current_version={} error=\"{}\"", rules.version(),
+                  rules_->version(), status.message());
+      return;
+    }
+    // Applied even when it cannot be kept: the next start then says the old version and the collector sends again.
+    if (Status status = PersistRules(store_->dir(), rules); !status.ok()) {
+      log_->error("event=rules_persist_failed version={} error=\"{}\"", rules.version(), status.message());
     }
     rules_ = std::make_shared<const v1::RuleSet>(rules);
     watch_targets_ = WatchTargetsFor(*rules_);
@@ -508,6 +519,14 @@ int RunDaemon(const DaemonOptions& options, const ProbeRegistry& registry, const
     log->error("event=bad_state_dir error=\"{}\"", store.status().message());
     return 2;
   }
+  // Rules pushed by a collector before this start win over the built-in set, not over an explicit --rules FILE.
+  std::optional<v1::RuleSet> persisted;
+  if (!options.rules_pinned) persisted = LoadPersistedRules((*store)->dir(), log);
+  DaemonOptions effective = options;
+  if (persisted) effective.rules = &*persisted;
+  log->info("event=rules source={} version={} products={}",
+            options.rules_pinned ? "file" : (persisted ? "state_dir" : "builtin"), effective.rules->version(),
+            effective.rules->products_size());
   try {
     asio::io_context io(1);
     std::unique_ptr<FileWatcher> watcher;
@@ -517,7 +536,7 @@ int RunDaemon(const DaemonOptions& options, const ProbeRegistry& registry, const
       log->warn("event=no_file_watching error=\"{}\" note=\"changes are seen at interval scans only\"",
                 created.status().message());
     }
-    Daemon daemon(io, options, registry, log, std::move(*store), std::move(watcher));
+    Daemon daemon(io, effective, registry, log, std::move(*store), std::move(watcher));
     daemon.Start();
     io.run();
   } catch (const std::exception& e) {

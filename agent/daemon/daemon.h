@@ -18,7 +18,10 @@ struct DaemonOptions {
   std::string server;        // HOST:PORT
   std::string state_dir;
   std::string root = "/";
-  const v1::RuleSet* rules;  // never null
+  const v1::RuleSet* rules;  // never null: --rules FILE or the built-in set
+  // --rules FILE was given: the operator chose this host's rules, so rules the collector pushes are ignored (logged).
+  // Otherwise rules persisted in the state folder from an earlier push (rules_store.h) replace `rules` at start.
+  bool rules_pinned = false;
   std::chrono::seconds scan_interval{3600};   // jittered
   std::chrono::milliseconds debounce{2000};   // file events -> rescan
   bool insecure = true;      // plain-text gRPC until the TLS issue lands
