@@ -52,8 +52,7 @@ std::optional<v1::RuleSet> LoadPersistedRules(const std::string& state_dir, cons
 Status PersistRules(const std::string& state_dir, const v1::RuleSet& rules) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = false;
+  options.add_whitespace = true;  // for a person to read, or to scan with: `ksweep-agent scan --rules FILE`
   const auto status = google::protobuf::util::MessageToJsonString(rules, &json, options);
   if (!status.ok()) {
     return Status::Internal("rules version '" + rules.version() + "': cannot write as JSON: " +
