@@ -20,7 +20,7 @@
 
 #include "agent/commands/command.h"
 #include "agent/commands/commands.h"
-#include "agent/daemon/atomic_file.h"
+#include "common/atomic_file.h"
 
 namespace ksweep::agent {
 namespace {

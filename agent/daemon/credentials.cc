@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "common/atomic_file.h"
 #include "common/tls/credentials.h"
 #include "common/tls/files.h"
 #include "ksweep/v1/enroll.grpc.pb.h"
@@ -68,9 +69,9 @@ AgentTlsPaths AgentTlsPathsFor(const std::string& state_dir) {
 }
 
 Status ReadEnrollmentFiles(const std::string& ca_file, const std::string& secret_file, EnrollOptions* options) {
-  auto ca = tls::ReadFile(ca_file, 256 * 1024);
+  auto ca = ReadSmallFile(ca_file, 256 * 1024);
   if (!ca.ok()) return Status::InvalidArgument("--ca-cert: " + ca.status().message());
-  auto secret = tls::ReadFile(secret_file, 4096);
+  auto secret = ReadSmallFile(secret_file, 4096);
   if (!secret.ok()) return Status::InvalidArgument("--secret-file: " + secret.status().message());
   while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r' || secret->back() == ' ')) {
     secret->pop_back();
@@ -93,7 +94,7 @@ Result<tls::CertInfo> Enroll(const EnrollOptions& o) {
 
   // The key is made here and stays here; an existing one is kept (a re-enrollment is the same host's key).
   std::string key_pem;
-  if (auto existing = tls::ReadFile(p.key, 64 * 1024); existing.ok() && tls::PublicKeyOf(*existing).ok()) {
+  if (auto existing = ReadSmallFile(p.key, 64 * 1024); existing.ok() && tls::PublicKeyOf(*existing).ok()) {
     key_pem = std::move(*existing);
   } else {
     auto key = tls::GenerateKey();
@@ -150,9 +151,9 @@ bool RenewalDue(const tls::CertInfo& cert, int64_t now_s) {
 
 Result<tls::CertInfo> Renew(const std::string& server, const std::string& state_dir, std::chrono::seconds timeout) {
   const AgentTlsPaths p = AgentTlsPathsFor(state_dir);
-  auto key = tls::ReadFile(p.key, 64 * 1024);
+  auto key = ReadSmallFile(p.key, 64 * 1024);
   if (!key.ok()) return key.status();
-  auto current_pem = tls::ReadFile(p.cert, 256 * 1024);
+  auto current_pem = ReadSmallFile(p.cert, 256 * 1024);
   if (!current_pem.ok()) return current_pem.status();
   auto current = tls::ParseCert(*current_pem);
   if (!current.ok()) return Status::InvalidArgument(p.cert + ": " + current.status().message());
@@ -194,7 +195,7 @@ void CertRenewer::Loop() {
     auto wait = std::chrono::duration_cast<std::chrono::seconds>(kCheckInterval);
     lock.unlock();
     const AgentTlsPaths p = AgentTlsPathsFor(state_dir_);
-    auto pem = tls::ReadFile(p.cert, 256 * 1024);
+    auto pem = ReadSmallFile(p.cert, 256 * 1024);
     auto cert = pem.ok() ? tls::ParseCert(*pem) : Result<tls::CertInfo>(pem.status());
     if (!cert.ok()) {
       log_->warn("event=renewal_check_failed error=\"{}\"", cert.status().message());

@@ -16,7 +16,7 @@
 #include <sstream>
 #include <tuple>
 
-#include "agent/daemon/atomic_file.h"
+#include "common/atomic_file.h"
 
 namespace ksweep::agent {
 namespace {

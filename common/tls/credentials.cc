@@ -2,6 +2,7 @@
 
 #include <grpc/grpc_security_constants.h>
 
+#include "common/atomic_file.h"
 #include "common/tls/files.h"
 
 namespace ksweep::tls {
@@ -9,7 +10,7 @@ namespace {
 
 Result<std::string> ReadPem(const std::string& path, const std::string& what) {
   if (path.empty()) return Status::InvalidArgument(what + ": no file given");
-  auto text = ReadFile(path, 256 * 1024);
+  auto text = ReadSmallFile(path, 256 * 1024);
   if (!text.ok()) return Status(text.status().code() == Status::Code::kNotFound
                                     ? Status::NotFound(what + " " + text.status().message())
                                     : Status::IoError(what + " " + text.status().message()));

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/atomic_file.h"
 #include "common/status.h"
 
 namespace ksweep::tls {
@@ -16,12 +17,11 @@ namespace ksweep::tls {
 inline constexpr mode_t kPrivateMode = 0600;  // private keys, secret hashes, certificate databases
 inline constexpr mode_t kPublicMode = 0644;   // certificates
 
-// Writes `content` to `path` with `mode`. The temp file is opened O_CREAT|O_EXCL so a planted file or link is never
-// followed; the umask cannot widen `mode` (only narrow it, which fchmod undoes).
-Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode);
-
-// Reads a whole file of at most `max_bytes`. NotFound when missing; errors name the path.
-Result<std::string> ReadFile(const std::string& path, size_t max_bytes = 1 << 20);
+// Writes `content` to `path` with `mode` (common/atomic_file.h). The temp file has a unique name opened O_EXCL, so a
+// planted file or link is never followed.
+inline Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode) {
+  return ksweep::WriteFileAtomic(path, content, {.mode = mode, .temp_name = TempName::kUnique});
+}
 
 // Creates `dir` (and parents) when missing; a folder it creates gets `mode`. An existing one is left as it is.
 Status MakeDir(const std::string& dir, mode_t mode);

@@ -6,6 +6,7 @@
 
 #include <cctype>
 
+#include "common/atomic_file.h"
 #include "common/tls/files.h"
 
 namespace ksweep::server::pki {
@@ -27,7 +28,7 @@ Result<std::unique_ptr<Authority>> Authority::Open(const std::string& data_dir, 
   PkiPaths paths = PkiPathsFor(data_dir);
   std::unique_ptr<Authority> a(new Authority(paths, options, clock, logger ? std::move(logger) : NullLogger()));
   const auto read = [&](const std::string& path, std::string* out) -> Status {
-    auto text = tls::ReadFile(path, 256 * 1024);
+    auto text = ReadSmallFile(path, 256 * 1024);
     if (!text.ok()) {
       if (text.status().code() == Status::Code::kNotFound) {
         return Status::NotFound(path + ": missing; run `ksweep-collector init --data " + data_dir +

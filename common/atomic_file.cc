@@ -1,12 +1,14 @@
-#include "agent/daemon/atomic_file.h"
+#include "common/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
-namespace ksweep::agent {
+namespace ksweep {
 namespace {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
@@ -16,6 +18,17 @@ std::string DirName(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+// Opens the temp file for `path`; sets `temp` to its name either way, for the caller's messages.
+int OpenTemp(const std::string& path, const AtomicWriteOptions& options, std::string& temp) {
+  if (options.temp_name == TempName::kFixed) {
+    temp = path + ".tmp";
+    return ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, options.mode);
+  }
+  std::random_device rd;
+  temp = path + ".tmp." + std::to_string(rd());
+  return ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, options.mode);
 }
 
 Status WriteAll(int fd, std::string_view content, const std::string& path) {
@@ -30,13 +43,26 @@ Status WriteAll(int fd, std::string_view content, const std::string& path) {
   return Status::Ok();
 }
 
+// The rename is durable only once the folder entry is on disk.
+Status SyncFolderOf(const std::string& path) {
+  const std::string dir = DirName(path);
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Status::IoError("open folder '" + dir + "': " + ErrnoText(errno));
+  Status status =
+      ::fsync(dir_fd) == 0 ? Status::Ok() : Status::IoError("fsync folder '" + dir + "': " + ErrnoText(errno));
+  ::close(dir_fd);
+  return status;
+}
+
 }  // namespace
 
-Status WriteFileAtomic(const std::string& path, std::string_view content) {
-  const std::string temp = path + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+Status WriteFileAtomic(const std::string& path, std::string_view content, const AtomicWriteOptions& options) {
+  std::string temp;
+  const int fd = OpenTemp(path, options, temp);
   if (fd < 0) return Status::IoError("create '" + temp + "': " + ErrnoText(errno));
-  Status status = WriteAll(fd, content, temp);
+  Status status;
+  if (::fchmod(fd, options.mode) != 0) status = Status::IoError("chmod '" + temp + "': " + ErrnoText(errno));
+  if (status.ok()) status = WriteAll(fd, content, temp);
   if (status.ok() && ::fsync(fd) != 0) status = Status::IoError("fsync '" + temp + "': " + ErrnoText(errno));
   if (::close(fd) != 0 && status.ok()) status = Status::IoError("close '" + temp + "': " + ErrnoText(errno));
   if (!status.ok()) {
@@ -48,13 +74,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view content) {
     ::unlink(temp.c_str());
     return Status::IoError("rename '" + temp + "' to '" + path + "': " + ErrnoText(err));
   }
-  // The rename is durable only once the folder entry is on disk.
-  const std::string dir = DirName(path);
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return Status::IoError("open folder '" + dir + "': " + ErrnoText(errno));
-  status = ::fsync(dir_fd) == 0 ? Status::Ok() : Status::IoError("fsync folder '" + dir + "': " + ErrnoText(errno));
-  ::close(dir_fd);
-  return status;
+  return SyncFolderOf(path);
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
@@ -86,4 +106,4 @@ Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
   return content;
 }
 
-}  // namespace ksweep::agent
+}  // namespace ksweep
