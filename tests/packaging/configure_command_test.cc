@@ -41,6 +41,17 @@ ProcessResult Agent(const std::vector<std::string>& args) {
   return RunProcess(argv);
 }
 
+// `configure --server SERVER` with the CA and enrollment secret that InitCollector(data, secret_file) wrote, the state
+// in `state` and the config in `etc`; `extra` options follow.
+ProcessResult ConfigureFromCollector(const std::string& server, const std::string& data,
+                                     const std::string& secret_file, const std::string& state, const std::string& etc,
+                                     const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"configure", "--server", server, "--ca-cert", data + "/pki/ca.pem", "--secret-file",
+                                   secret_file, "--state-dir", state, "--config-dir", etc};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Agent(args);
+}
+
 TEST(ConfigureCommandTest, WritesAConfigThatRunAccepts) {
   TempDir dir("configure");
   const std::string etc = dir.Sub("etc/ksweep");
@@ -102,9 +113,8 @@ TEST(ConfigureCommandTest, EnrollEnrollsWithARealCollector) {
 
   const std::string etc = dir.Sub("etc");
   const std::string state = dir.Sub("state");
-  auto r = Agent({"configure", "--server", collector.agent_address(), "--ca-cert", data + "/pki/ca.pem",
-                  "--secret-file", dir.Sub("secret"), "--state-dir", state, "--config-dir", etc, "--enroll",
-                  "--enroll-timeout", "20"});
+  auto r = ConfigureFromCollector(collector.agent_address(), data, dir.Sub("secret"), state, etc,
+                                  {"--enroll", "--enroll-timeout", "20"});
   ASSERT_TRUE(r.Exited(0)) << r.Describe() << "\ncollector log:\n" << collector.Log();
   EXPECT_NE(r.out.find("enrolled"), std::string::npos) << r.out;
   EXPECT_EQ(ModeOf(state + "/tls/agent.key"), 0600u);
@@ -124,8 +134,7 @@ TEST(ConfigureCommandTest, RunEnrollsItselfFromTheConfiguredFiles) {
 
   const std::string etc = dir.Sub("etc");
   const std::string state = dir.Sub("state");
-  auto r = Agent({"configure", "--server", collector.agent_address(), "--ca-cert", data + "/pki/ca.pem",
-                  "--secret-file", dir.Sub("secret"), "--state-dir", state, "--config-dir", etc});
+  auto r = ConfigureFromCollector(collector.agent_address(), data, dir.Sub("secret"), state, etc);
   ASSERT_TRUE(r.Exited(0)) << r.Describe();
   EXPECT_NE(ReadFile(etc + "/agent.conf").find("ca-cert = " + etc + "/agent-ca.pem"), std::string::npos);
   ASSERT_FALSE(Exists(state + "/tls/agent.pem"));
@@ -149,9 +158,8 @@ TEST(ConfigureCommandTest, EnrollFailureIsReportedAndTheFilesStay) {
   ASSERT_NO_FATAL_FAILURE(InitCollector(data, dir.Sub("secret")));
   const std::string etc = dir.Sub("etc");
   // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-  auto r = Agent({"configure", "--server", "127.0.0.1:1", "--ca-cert", data + "/pki/ca.pem", "--secret-file",
-                  dir.Sub("secret"), "--state-dir", dir.Sub("state"), "--config-dir", etc, "--enroll",
-                  "--enroll-timeout", "3"});
+  auto r = ConfigureFromCollector("127.0.0.1:1", data, dir.Sub("secret"), dir.Sub("state"), etc,
+                                  {"--enroll", "--enroll-timeout", "3"});
   EXPECT_TRUE(r.Exited(4)) << r.Describe();
   EXPECT_NE(r.err.find("enroll"), std::string::npos) << r.err;
   EXPECT_EQ(ReadFile(etc + "/agent-ca.pem"), ReadFile(data + "/pki/ca.pem"));
