@@ -146,6 +146,19 @@ class PkiTest : public ::testing::Test {
     return stream->Finish();
   }
 
+  using AgentStream = std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::CollectorMessage>>;
+
+  // AgentService.Connect with `id`'s certificate and a Hello as `host`, kept open; the collector's first answer lands
+  // in `first`. Null when the Hello or the answer did not go through. `ctx` must outlive the stream.
+  AgentStream OpenStream(grpc::ClientContext* ctx, const Identity& id, const std::string& host,
+                         v1::CollectorMessage* first) {
+    auto stream = v1::AgentService::NewStub(Channel(id.cert, id.key))->Connect(ctx);
+    v1::AgentMessage hello;
+    hello.mutable_hello()->mutable_host()->set_host_id(host);
+    if (!stream->Write(hello) || !stream->Read(first)) return nullptr;
+    return stream;
+  }
+
   size_t CertsOf(const std::string& host) {
     auto certs = collector_->authority()->store()->ForHost(host);
     EXPECT_TRUE(certs.ok());
@@ -300,12 +313,9 @@ TEST_F(PkiTest, AgentClaimingAnotherHostIsPermissionDeniedAndNothingStored) {
   // A report whose host facts name another host, after an honest Hello: refused the same way.
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto stream = v1::AgentService::NewStub(Channel(a.cert, a.key))->Connect(&ctx);
-  v1::AgentMessage hello;
-  hello.mutable_hello()->mutable_host()->set_host_id("host-a");
-  ASSERT_TRUE(stream->Write(hello));
   v1::CollectorMessage welcome;
-  ASSERT_TRUE(stream->Read(&welcome));
+  auto stream = OpenStream(&ctx, a, "host-a", &welcome);
+  ASSERT_TRUE(stream);
   v1::AgentMessage report;
   report.mutable_report()->set_sequence(1);
   report.mutable_report()->mutable_report()->mutable_host()->set_host_id("host-b");
@@ -420,12 +430,9 @@ TEST_F(PkiTest, RevocationDropsLiveStreamsAndRefusesReconnectAndRenewal) {
   const Identity b = EnrollHost("host-b");
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  auto stream = v1::AgentService::NewStub(Channel(a.cert, a.key))->Connect(&ctx);
-  v1::AgentMessage hello;
-  hello.mutable_hello()->mutable_host()->set_host_id("host-a");
-  ASSERT_TRUE(stream->Write(hello));
   v1::CollectorMessage welcome;
-  ASSERT_TRUE(stream->Read(&welcome));
+  auto stream = OpenStream(&ctx, a, "host-a", &welcome);
+  ASSERT_TRUE(stream);
   ASSERT_TRUE(welcome.has_welcome());
 
   auto revoked = collector_->RevokeHost("host-a", "test");
