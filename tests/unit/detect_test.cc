@@ -15,52 +15,43 @@ class DetectTest : public ::testing::Test {
     rules_ = *r;
   }
 
+  // What every observation carries; the builders below add what their kind has.
+  static Observation Observed(ObservationKind kind, v1::EvidenceKind evidence_kind, const std::string& name,
+                              const std::string& path) {
+    Observation o;
+    o.kind = kind;
+    o.evidence_kind = evidence_kind;
+    o.name = name;
+    o.path = path;
+    return o;
+  }
   static Observation Package(const std::string& name, const std::string& version, PackageState state,
                              const std::string& vendor = "") {
-    Observation o;
-    o.kind = ObservationKind::kPackage;
-    o.evidence_kind = v1::EVIDENCE_KIND_DPKG_PACKAGE;
-    o.name = name;
+    Observation o = Observed(ObservationKind::kPackage, v1::EVIDENCE_KIND_DPKG_PACKAGE, name, "/var/lib/dpkg/status");
     o.version = version;
     o.vendor = vendor;
     o.package_state = state;
-    o.path = "/var/lib/dpkg/status";
     o.detail = "dpkg package " + name;
     return o;
   }
   static Observation Path(const std::string& path, bool is_dir) {
-    Observation o;
-    o.kind = ObservationKind::kPath;
-    o.evidence_kind = v1::EVIDENCE_KIND_PATH;
-    o.name = o.path = path;
+    Observation o = Observed(ObservationKind::kPath, v1::EVIDENCE_KIND_PATH, path, path);
     o.is_dir = is_dir;
     return o;
   }
   static Observation Process(const std::string& comm, int pid, const std::string& exe = "") {
-    Observation o;
-    o.kind = ObservationKind::kProcess;
-    o.evidence_kind = v1::EVIDENCE_KIND_PROCESS;
-    o.name = comm;
+    Observation o =
+        Observed(ObservationKind::kProcess, v1::EVIDENCE_KIND_PROCESS, comm, "/proc/" + std::to_string(pid));
     o.pid = pid;
     o.exe = exe;
-    o.path = "/proc/" + std::to_string(pid);
     return o;
   }
   static Observation Module(const std::string& name) {
-    Observation o;
-    o.kind = ObservationKind::kKernelModule;
-    o.evidence_kind = v1::EVIDENCE_KIND_KERNEL_MODULE;
-    o.name = name;
-    o.path = "/proc/modules";
-    return o;
+    return Observed(ObservationKind::kKernelModule, v1::EVIDENCE_KIND_KERNEL_MODULE, name, "/proc/modules");
   }
   static Observation Service(const std::string& name, bool active) {
-    Observation o;
-    o.kind = ObservationKind::kService;
-    o.evidence_kind = v1::EVIDENCE_KIND_SERVICE;
-    o.name = name;
+    Observation o = Observed(ObservationKind::kService, v1::EVIDENCE_KIND_SERVICE, name, "/lib/systemd/system/" + name);
     o.active = active;
-    o.path = "/lib/systemd/system/" + name;
     return o;
   }
 
