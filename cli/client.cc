@@ -1,9 +1,30 @@
 #include "cli/client.h"
 
+#include <charconv>
+
 #include "common/tls/credentials.h"
 
 namespace ksweep::cli {
 namespace {
+
+// Set by the collector (server/fleet_service.cc) on a WatchEvents stream it cut off for lagging: the event id to
+// resume after, in decimal.
+constexpr char kResumeAfterIdTrailer[] = "ksweep-resume-after-id";
+
+// The resume id of a stream cut off for lagging, or -1 when `status` is not that (another RESOURCE_EXHAUSTED, such
+// as the per-token rate limit, carries no trailer).
+int64_t LagResumeAfterId(const grpc::Status& status, const grpc::ClientContext& context) {
+  if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) return -1;
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto it = trailers.find(kResumeAfterIdTrailer);
+  if (it == trailers.end()) return -1;
+  int64_t id = -1;
+  const char* begin = it->second.data();
+  const char* end = begin + it->second.size();
+  const auto [ptr, ec] = std::from_chars(begin, end, id);
+  if (ec != std::errc() || ptr != end || id < 0) return -1;
+  return id;
+}
 
 const char* GrpcCodeName(grpc::StatusCode code) {
   switch (code) {
@@ -172,7 +193,8 @@ bool FleetClient::WaitForConnection(std::chrono::milliseconds d) {
 }
 
 Status FleetClient::WatchEvents(const v1::WatchEventsRequest& request, grpc::ClientContext* context,
-                                const std::function<bool(const v1::Event&)>& on_event) {
+                                const std::function<bool(const v1::Event&)>& on_event, int64_t* lag_resume_after_id) {
+  *lag_resume_after_id = -1;
   log_->debug("rpc=WatchEvents server={} after_id={}", server_, request.after_id());
   auto reader = stub_->WatchEvents(context, request);
   v1::Event event;
@@ -188,6 +210,7 @@ Status FleetClient::WatchEvents(const v1::WatchEventsRequest& request, grpc::Cli
   log_->debug("rpc=WatchEvents server={} code={} message={}", server_, GrpcCodeName(status.error_code()),
               status.error_message());
   if (stopped_by_caller) return Status::Ok();
+  *lag_resume_after_id = LagResumeAfterId(status, *context);
   if (status.ok()) {
     return Status::Unavailable("the collector at " + server_ + " ended the event stream");
   }

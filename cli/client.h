@@ -64,9 +64,11 @@ class FleetClient {
   // Streams events with no deadline until the server ends the stream, `on_event` returns false (then OK), or
   // `context` is cancelled from another thread (e.g. on SIGINT: then CANCELLED, as an Internal status, which the
   // caller that cancelled knows to ignore). A stream the server ends, even cleanly, is Unavailable: a follower
-  // resumes it.
+  // resumes it. When the collector cut the stream off because this client fell too far behind (RESOURCE_EXHAUSTED
+  // with the `ksweep-resume-after-id` trailer), `*lag_resume_after_id` is the id it says to resume after; else -1.
+  // A RESOURCE_EXHAUSTED without that trailer (the per-token rate limit) is not resumable at once.
   Status WatchEvents(const v1::WatchEventsRequest& request, grpc::ClientContext* context,
-                     const std::function<bool(const v1::Event&)>& on_event);
+                     const std::function<bool(const v1::Event&)>& on_event, int64_t* lag_resume_after_id);
 
   // The channel waits out its own reconnect backoff (growing to 120 s) and fails calls meanwhile: a caller that
   // paces its own retries (a --follow resuming a lost stream) asks for a connection attempt now.

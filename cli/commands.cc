@@ -196,20 +196,34 @@ int Events(FleetClient& client, const Invocation& inv, Interrupts* interrupts, s
     request.set_after_id(after_id);
     grpc::ClientContext context;
     if (interrupts != nullptr) interrupts->OnInterrupt([&context] { context.TryCancel(); });
-    Status status = client.WatchEvents(request, &context, [&](const v1::Event& e) {
-      out << FormatEventLine(e, format) << std::flush;
-      after_id = std::max(after_id, e.id());
-      if (lost) {
-        err << "ksweep: following again\n";
-        lost = false;
-      }
-      delay = kFollowRetryMin;
-      return static_cast<bool>(out);
-    });
+    int64_t lag_resume_after_id = -1;
+    Status status = client.WatchEvents(
+        request, &context,
+        [&](const v1::Event& e) {
+          out << FormatEventLine(e, format) << std::flush;
+          after_id = std::max(after_id, e.id());
+          if (lost) {
+            err << "ksweep: following again\n";
+            lost = false;
+          }
+          delay = kFollowRetryMin;
+          return static_cast<bool>(out);
+        },
+        &lag_resume_after_id);
     if (interrupts != nullptr) interrupts->OnInterrupt(nullptr);
     if (interrupts != nullptr && interrupts->interrupted()) return kExitOk;
     if (!out) return kExitOk;  // the reader went away (a closed pipe): nothing left to do
     if (status.ok()) return kExitOk;
+    if (lag_resume_after_id >= 0) {
+      // Cut off for reading too slowly (e.g. a slow consumer on the pipe): nothing is wrong with the collector, so
+      // resume at once. From our own last printed id, not the trailer's: everything received was printed, and the
+      // collector replays the rest from its store.
+      err << "ksweep: the collector cut this follower off for falling behind (" << status.message()
+          << "); resuming after event " << after_id << "\n";
+      // Nothing printed yet: no id to resume after, so the catch-up above lists what came in since the start.
+      lost = lost || after_id == 0;
+      continue;
+    }
     if (ExitCodeFor(status) != kExitUnreachable || interrupts == nullptr) return Fail(status, err);
     if (!lost) {
       err << "ksweep: lost the event stream (" << status.message() << "); retrying, resuming after event "

@@ -117,6 +117,11 @@ grpc::ServerUnaryReactor* FleetServiceImpl::RequestScan(grpc::CallbackServerCont
 
 namespace {
 
+// Trailing metadata on a stream cut off for lagging: the id to resume after, as decimal text. A contract with
+// clients (cli/client.cc, docs/COLLECTOR.md): RESOURCE_EXHAUSTED alone may also be the per-token rate limit, which
+// is not resumable at once.
+constexpr char kResumeAfterIdTrailer[] = "ksweep-resume-after-id";
+
 class EventWatcher;
 
 struct WatchState {
@@ -132,6 +137,7 @@ struct WatchState {
   bool finish_requested = false;     // guarded by mu
   bool finished = false;             // guarded by mu
   grpc::Status finish_status;        // guarded by mu
+  int64_t resume_after_id = -1;      // guarded by mu: >= 0 when cut off for lagging, sent as a trailer
   // Fixed before the subscription starts.
   std::string host_id;
   std::set<int> types;
@@ -152,8 +158,9 @@ struct WatchState {
 
 class EventWatcher final : public grpc::ServerWriteReactor<v1::Event> {
  public:
-  EventWatcher(Store* store, EventBus* bus, const FleetLimits& limits, LoggerPtr logger, std::string peer)
-      : store_(store), bus_(bus), limits_(limits), logger_(std::move(logger)), peer_(std::move(peer)),
+  EventWatcher(grpc::CallbackServerContext* ctx, Store* store, EventBus* bus, const FleetLimits& limits,
+               LoggerPtr logger)
+      : ctx_(ctx), store_(store), bus_(bus), limits_(limits), logger_(std::move(logger)), peer_(ctx->peer()),
         state_(std::make_shared<WatchState>()) {
     state_->reactor = this;
   }
@@ -182,7 +189,8 @@ class EventWatcher final : public grpc::ServerWriteReactor<v1::Event> {
       st->last_sent_id = req.after_id();
     }
     replay_query_.after_id = req.after_id();
-    subscription_ = bus_->Subscribe([weak = std::weak_ptr<WatchState>(st)](const std::vector<v1::Event>& events) {
+    subscription_ = bus_->Subscribe([weak = std::weak_ptr<WatchState>(st), logger = logger_, peer = peer_](
+                                        const std::vector<v1::Event>& events) {
       auto s = weak.lock();
       if (!s) return;
       std::unique_lock<std::mutex> lock(s->mu);
@@ -191,14 +199,22 @@ class EventWatcher final : public grpc::ServerWriteReactor<v1::Event> {
       for (const auto& e : events) {
         if (s->Wants(e)) into.push_back(e);
       }
+      int64_t cut_off_after = -1;
       if (into.size() > s->queue_limit) {
+        cut_off_after = s->last_sent_id;
+        s->resume_after_id = cut_off_after;
         s->RequestFinish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                       "watcher fell more than " + std::to_string(s->queue_limit) +
-                                          " events behind: resume with after_id=" + std::to_string(s->last_sent_id)));
+                                          " events behind: resume with after_id=" + std::to_string(cut_off_after)));
         s->pending.clear();
         s->live.clear();
       }
       s->Pump(lock, false);
+      lock.unlock();
+      if (cut_off_after >= 0) {
+        logger->warn("event watcher cut off for lagging peer={} queue_limit={} resume_after_id={}", peer,
+                     s->queue_limit, cut_off_after);
+      }
     });
     logger_->info("event watch started peer={} host={} after_id={}", peer_, req.host(), req.after_id());
     // Initial metadata tells the client the subscription exists; `busy` holds every write until it is out.
@@ -228,7 +244,12 @@ class EventWatcher final : public grpc::ServerWriteReactor<v1::Event> {
   }
 
   void DoWrite(const v1::Event* e) { StartWrite(e); }
-  void DoFinish(grpc::Status s) { Finish(std::move(s)); }
+  // `resume_after_id` >= 0: the stream is cut off for lagging, and the client is told where to resume in a form
+  // it can tell apart from any other RESOURCE_EXHAUSTED (the message is for people).
+  void DoFinish(grpc::Status s, int64_t resume_after_id) {
+    if (resume_after_id >= 0) ctx_->AddTrailingMetadata(kResumeAfterIdTrailer, std::to_string(resume_after_id));
+    Finish(std::move(s));
+  }
 
   void OnWriteDone(bool ok) override {
     auto st = state_;
@@ -256,6 +277,7 @@ class EventWatcher final : public grpc::ServerWriteReactor<v1::Event> {
   }
 
  private:
+  grpc::CallbackServerContext* const ctx_;
   Store* const store_;
   EventBus* const bus_;
   const FleetLimits& limits_;
@@ -274,7 +296,7 @@ void WatchState::Pump(std::unique_lock<std::mutex>& lock, bool may_read_store) {
       if (starting == 0) {
         finished = true;
         lock.unlock();
-        r->DoFinish(finish_status);
+        r->DoFinish(finish_status, resume_after_id);
         lock.lock();
       }
       return;
@@ -319,7 +341,7 @@ void WatchState::Pump(std::unique_lock<std::mutex>& lock, bool may_read_store) {
 
 grpc::ServerWriteReactor<v1::Event>* FleetServiceImpl::WatchEvents(grpc::CallbackServerContext* ctx,
                                                                    const v1::WatchEventsRequest* req) {
-  auto* watcher = new EventWatcher(store_, bus_, limits_, logger_, ctx->peer());
+  auto* watcher = new EventWatcher(ctx, store_, bus_, limits_, logger_);
   watcher->Start(*req);
   return watcher;
 }

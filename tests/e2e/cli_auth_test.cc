@@ -235,5 +235,21 @@ TEST_F(CliAuthTest, ApiRateFlagsLimitEachToken) {
   EXPECT_NE(bad.err.find("--api-rate"), std::string::npos) << bad.err;
 }
 
+// A follower refused by its token's request rate gets RESOURCE_EXHAUSTED like one cut off for lagging, but without
+// the collector's resume trailer: it fails with exit 1 instead of resuming (cli_follow_test covers the other one).
+TEST_F(CliAuthTest, RateLimitedFollowerFailsInsteadOfResuming) {
+  Outcome created = Ksweep({"tokens", "create", "tail", "--role", "viewer"}, AdminEnv());
+  ASSERT_EQ(created.code, 0) << Describe(created);
+  const std::vector<std::string> viewer_env{"KSWEEP_TOKEN=" + Lines(created.out).at(0)};
+  collector_->Stop();
+  // A budget of one request, refilled after the test: the follower's first check passes, its WatchEvents does not.
+  Serve({"--api-rate", "0.001", "--api-burst", "1"});
+  Outcome follow = Ksweep({"events", "--follow", "-o", "json"}, viewer_env);
+  EXPECT_EQ(follow.code, 1) << Describe(follow);
+  EXPECT_NE(follow.err.find("WatchEvents failed"), std::string::npos) << follow.err;
+  EXPECT_NE(follow.err.find("RESOURCE_EXHAUSTED"), std::string::npos) << follow.err;
+  EXPECT_EQ(follow.err.find("resuming"), std::string::npos) << follow.err;
+}
+
 }  // namespace
 }  // namespace ksweep::cli_test
