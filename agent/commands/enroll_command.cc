@@ -40,8 +40,8 @@ int EnrollAgent(const std::vector<std::string>& args) {
       ("timeout", po::value(&timeout_s), "seconds to wait for the collector (default 30)");
   // `run` keys in a shared config file are not errors here.
   desc.add_options()("rules", po::value<std::string>(), "")("scan-interval", po::value<int>(), "")(
-      "debounce-ms", po::value<int>(), "")("log-level", po::value<std::string>(), "")(
-      "log-file", po::value<std::string>(), "")("insecure", "");
+      "debounce-ms", po::value<int>(), "")("process-poll-seconds", po::value<int>(), "")(
+      "log-level", po::value<std::string>(), "")("log-file", po::value<std::string>(), "")("insecure", "");
   auto vm = ParseOptions(desc, args);
   if (!vm.ok()) return UsageError(std::string(kEnroll.name) + ": " + vm.status().message());
   if (vm->count("help")) return PrintHelp(kEnroll, desc);

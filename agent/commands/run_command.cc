@@ -61,6 +61,7 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
   std::string log_file;
   int scan_interval_s = 3600;
   int debounce_ms = 2000;
+  int process_poll_s = 5;
   int max_rss_mb = 64;
   int watchdog_interval_s = 10;
   std::string ca_file;
@@ -79,6 +80,8 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
       ("config", po::value(&config_path), "config file of `key = value` lines with the same names as these flags")
       ("scan-interval", po::value(&scan_interval_s), "seconds between periodic scans, jittered (default 3600)")
       ("debounce-ms", po::value(&debounce_ms), "quiet time after a file change before rescanning (default 2000)")
+      ("process-poll-seconds", po::value(&process_poll_s),
+       "live root: seconds between checks of running process names against the rules, 0 disables (default 5)")
       ("insecure", "plain-text gRPC to the collector (default: mutual TLS with STATE/tls from `enroll`)")
       ("max-rss-mb", po::value(&max_rss_mb),
        "watchdog: exit 75 (for systemd to restart) above this resident memory in MiB (default 64)")
@@ -94,6 +97,7 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
   if (options.state_dir.empty()) return UsageError("run: --state-dir DIR is required");
   if (scan_interval_s < 10) return UsageError("run: --scan-interval must be at least 10 seconds");
   if (debounce_ms < 0) return UsageError("run: --debounce-ms must not be negative");
+  if (process_poll_s < 0) return UsageError("run: --process-poll-seconds must not be negative");
   if (max_rss_mb < 1) return UsageError("run: --max-rss-mb must be at least 1");
   if (options.watchdog.max_cpu_percent <= 0) return UsageError("run: --max-cpu-percent must be positive");
   if (watchdog_interval_s < 0) return UsageError("run: --watchdog-interval must not be negative");
@@ -108,6 +112,7 @@ int RunDaemonCommand(const std::vector<std::string>& args) {
   options.rules_pinned = !rules_path.empty();
   options.scan_interval = std::chrono::seconds(scan_interval_s);
   options.debounce = std::chrono::milliseconds(debounce_ms);
+  options.process_poll = std::chrono::seconds(process_poll_s);
   options.watchdog.max_rss_bytes = static_cast<uint64_t>(max_rss_mb) << 20;
   options.watchdog.enabled = watchdog_interval_s > 0;
   if (options.watchdog.enabled) options.watchdog.interval = std::chrono::seconds(watchdog_interval_s);

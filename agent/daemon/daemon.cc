@@ -26,6 +26,7 @@
 #include "agent/daemon/backoff.h"
 #include "agent/daemon/collector_stream.h"
 #include "agent/daemon/credentials.h"
+#include "agent/daemon/process_watcher.h"
 #include "agent/daemon/report_compare.h"
 #include "agent/daemon/rules_store.h"
 #include "agent/daemon/state_store.h"
@@ -84,6 +85,7 @@ Status CheckOptions(const DaemonOptions& options) {
   if (options.rules == nullptr) return Status::InvalidArgument("rules: none given");
   if (options.scan_interval.count() <= 0) return Status::InvalidArgument("scan interval: must be positive");
   if (options.debounce.count() < 0) return Status::InvalidArgument("debounce: must not be negative");
+  if (options.process_poll.count() < 0) return Status::InvalidArgument("process poll: must not be negative");
   if (options.heartbeat_interval < kMinHeartbeat || options.heartbeat_interval > kMaxHeartbeat) {
     return Status::InvalidArgument("heartbeat interval: must be from 1 s to 24 h");
   }
@@ -133,7 +135,8 @@ class Daemon {
         reconnect_timer_(io),
         welcome_timer_(io),
         watchdog_timer_(io),
-        watchdog_(options.watchdog, SampleSelf()) {}
+        watchdog_(options.watchdog, SampleSelf()),
+        process_watcher_(io, std::string(kProcDir), options.process_poll, [this] { return rules_; }, log_) {}
 
   void Start() {
     boost::system::error_code ec;
@@ -151,6 +154,10 @@ class Daemon {
                options_.watchdog.max_cpu_percent,
                options_.watchdog.enabled ? options_.watchdog.interval.count() : 0);
     if (watcher_) watcher_->Start([this](const std::string& path) { OnFilesChanged(path); });
+    // Before the start scan reads /proc: a process present now is seen by it, a later start or stop by the poll.
+    if (root_.live() && options_.process_poll.count() > 0) {
+      process_watcher_.Start([this](const std::string& what) { OnProcessesChanged(what); });
+    }
     RequestScan("start");
     Connect();
     if (options_.watchdog.enabled) ArmWatchdog();
@@ -172,6 +179,7 @@ class Daemon {
     welcome_timer_.cancel();
     watchdog_timer_.cancel();
     if (watcher_) watcher_->Close();
+    process_watcher_.Close();
     if (stream_) stream_->Cancel();
   }
 
@@ -250,6 +258,18 @@ class Daemon {
     debounce_timer_.async_wait([this](const boost::system::error_code& ec) {
       debounce_armed_ = false;
       if (!ec) RequestScan("files_changed");
+    });
+  }
+
+  // Shares the file events' debounce: a package manager starting the service it installs is one rescan, not two.
+  void OnProcessesChanged(const std::string& what) {
+    if (stopping_ || debounce_armed_) return;
+    log_->info("event=processes_changed what=\"{}\" rescan_in_ms={}", what, options_.debounce.count());
+    debounce_armed_ = true;
+    debounce_timer_.expires_after(options_.debounce);
+    debounce_timer_.async_wait([this](const boost::system::error_code& ec) {
+      debounce_armed_ = false;
+      if (!ec) RequestScan("processes_changed");
     });
   }
 
@@ -486,6 +506,7 @@ class Daemon {
   asio::steady_timer welcome_timer_;
   asio::steady_timer watchdog_timer_;
   WatchdogCheck watchdog_;
+  ProcessWatcher process_watcher_;
 
   bool stopping_ = false;
   bool scanning_ = false;

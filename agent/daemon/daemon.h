@@ -24,6 +24,9 @@ struct DaemonOptions {
   bool rules_pinned = false;
   std::chrono::seconds scan_interval{3600};   // jittered
   std::chrono::milliseconds debounce{2000};   // file events -> rescan
+  // Live root only: how often the names of running processes are compared with the rules' (process_watcher.h); a
+  // change is debounced as file events are. 0 disables.
+  std::chrono::seconds process_poll{5};
   bool insecure = true;      // plain-text gRPC until the TLS issue lands
 
   // Until the collector's Welcome sets one (or when it says 0).

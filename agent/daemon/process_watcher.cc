@@ -15,6 +15,10 @@ namespace {
 
 // Past this many changes in one poll the log line says how many more: a fork bomb of `kesl` must not make it huge.
 constexpr size_t kMaxChangesDescribed = 8;
+// A poll takes about 7 us per process here (open, read, close of /proc/PID/comm: docs/BENCHMARKS.md). On a host with
+// tens of thousands of processes the next poll waits at least this many times the last one's duration, so polling
+// stays under 1 % of a core however large the process table is.
+constexpr int kPollDurationFactor = 100;
 
 // A PID folder name as a number, or -1 for anything else in /proc (self, sys, ...).
 int PidOf(const char* name) {
@@ -69,7 +73,7 @@ void ProcessWatcher::Start(ChangeHandler on_change) {
   Poll();
   log_->info("event=process_watch_started proc={} interval_ms={} names={} matching={}", proc_dir_,
              interval_.count(), globs_.size(), current_.size());
-  ArmTimer();
+  ArmTimer(interval_);
 }
 
 void ProcessWatcher::Close() {
@@ -77,12 +81,23 @@ void ProcessWatcher::Close() {
   timer_.cancel();
 }
 
-void ProcessWatcher::ArmTimer() {
-  timer_.expires_after(interval_);
+void ProcessWatcher::ArmTimer(std::chrono::steady_clock::duration delay) {
+  timer_.expires_after(delay);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || !running_) return;
-    if (auto what = Poll(); what && on_change_) on_change_(*what);
-    ArmTimer();
+    const auto started = std::chrono::steady_clock::now();
+    auto what = Poll();
+    const auto took = std::chrono::steady_clock::now() - started;
+    if (what && on_change_) on_change_(*what);
+    const std::chrono::steady_clock::duration bound = took * kPollDurationFactor;
+    if (bound > interval_ && !warned_slow_) {
+      warned_slow_ = true;
+      log_->info("event=process_poll_stretched took_us={} processes_matching={} next_in_ms={} note=\"a large process "
+                 "table: polls are spaced to stay under 1 % of a core\"",
+                 std::chrono::duration_cast<std::chrono::microseconds>(took).count(), current_.size(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(bound).count());
+    }
+    ArmTimer(std::max<std::chrono::steady_clock::duration>(interval_, bound));
   });
 }
 

@@ -65,7 +65,7 @@ class ProcessWatcher {
   const std::vector<WatchedProcess>& matching() const { return current_; }
 
  private:
-  void ArmTimer();
+  void ArmTimer(std::chrono::steady_clock::duration delay);
   // Fills `next_` with the matching processes by pid; false when the folder cannot be read.
   bool ReadMatching();
 
@@ -79,6 +79,7 @@ class ProcessWatcher {
 
   DIR* dir_ = nullptr;  // kept open and rewound: a poll allocates nothing unless a match is found
   bool warned_unreadable_ = false;
+  bool warned_slow_ = false;
   std::shared_ptr<const v1::RuleSet> rules_seen_;  // the rules `globs_` were made from
   std::vector<std::string> globs_;
   bool have_baseline_ = false;

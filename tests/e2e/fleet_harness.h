@@ -213,16 +213,54 @@ class CollectorProc {
 };
 
 // `ksweep-agent run` scanning `root` (a fixture root, or "/") with a short debounce, so a package change is
-// reported within a fraction of a second of dpkg finishing.
+// reported within a fraction of a second of dpkg finishing. `extra` flags are appended.
 inline std::unique_ptr<Process> StartAgent(const std::string& server, const std::string& root,
-                                           const std::string& state_dir, const std::string& log_path) {
-  return std::make_unique<Process>(
-      std::vector<std::string>{test::AgentBinary(), "run", "--server", server, "--state-dir", state_dir, "--root",
-                               root, "--insecure", "--debounce-ms", "200", "--log-level", "debug"},
-      log_path);
+                                           const std::string& state_dir, const std::string& log_path,
+                                           const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv{test::AgentBinary(), "run", "--server", server, "--state-dir", state_dir, "--root",
+                                root, "--insecure", "--debounce-ms", "200", "--log-level", "debug"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return std::make_unique<Process>(std::move(argv), log_path);
 }
 
-// ---- fixture roots ----
+// ---- fixture roots, and processes for the live root ----
+
+// /proc/PID/comm without its newline; empty once the process is gone.
+inline std::string CommOf(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(f, name);
+  return name;
+}
+
+// A copy of `sleep` named `name`, running: the kernel shows it under that name in /proc/PID/comm.
+class FakeDaemon {
+ public:
+  FakeDaemon(const TempDir& dir, const std::string& name) : path_(dir.Sub(name)) {
+    const std::string sleep = ::access("/usr/bin/sleep", X_OK) == 0 ? "/usr/bin/sleep" : "/bin/sleep";
+    std::error_code ec;
+    fs::copy_file(sleep, path_, fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      error_ = "copy " + sleep + ": " + ec.message();
+      return;
+    }
+    fs::permissions(path_, fs::perms(0755), ec);
+    // Long enough for the test, short enough not to linger if the test is killed before it can stop it.
+    if (!child_.Start({path_, "120"}, &error_)) return;
+    const pid_t pid = child_.pid();
+    if (!test::WaitFor([&] { return CommOf(pid) == name; }, kDeadline)) {
+      error_ = "pid " + std::to_string(pid) + " never became " + name;
+    }
+  }
+  const std::string& error() const { return error_; }
+  pid_t pid() const { return child_.pid(); }
+  void Stop() { child_.Stop(); }
+
+ private:
+  std::string path_;
+  std::string error_;
+  test::Child child_;
+};
 
 // A system image in a folder: what the agent reads to name the host (machine id, hostname, os-release). Its package
 // database is made by the real dpkg (Dpkg below).

@@ -18,42 +18,6 @@ namespace {
 using google::protobuf::util::MessageDifferencer;
 using google::protobuf::util::TimeUtil;
 
-std::string CommOf(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(f, name);
-  return name;
-}
-
-// A copy of `sleep` named `name`, running: the kernel shows it under that name in /proc/PID/comm.
-class FakeDaemon {
- public:
-  FakeDaemon(const TempDir& dir, const std::string& name) : path_(dir.Sub(name)) {
-    const std::string sleep = ::access("/usr/bin/sleep", X_OK) == 0 ? "/usr/bin/sleep" : "/bin/sleep";
-    std::error_code ec;
-    fs::copy_file(sleep, path_, fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      error_ = "copy " + sleep + ": " + ec.message();
-      return;
-    }
-    fs::permissions(path_, fs::perms(0755), ec);
-    // Long enough for the test, short enough not to linger if the test is killed before it can stop it.
-    if (!child_.Start({path_, "120"}, &error_)) return;
-    const pid_t pid = child_.pid();
-    if (!test::WaitFor([&] { return CommOf(pid) == name; }, kDeadline)) {
-      error_ = "pid " + std::to_string(pid) + " never became " + name;
-    }
-  }
-  const std::string& error() const { return error_; }
-  pid_t pid() const { return child_.pid(); }
-  void Stop() { child_.Stop(); }
-
- private:
-  std::string path_;
-  std::string error_;
-  test::Child child_;
-};
-
 struct FixtureHost {
   std::string name;  // fixture folder and log name
   std::string hostname;
@@ -547,7 +511,7 @@ TEST_F(FleetTest, RemovalReachesWatcherVerdictSummaryAndTrend) {
   EXPECT_EQ(GetHost(nagent_.hostname).findings_size(), 0);
   EXPECT_TRUE(same_counts(point(1, 0, 1, 2), trend_today())) << trend_today().DebugString();
 
-  // The fake kesl daemon exits; processes are not watched, so ask for a scan with the real CLI.
+  // The fake kesl daemon exits. The agent's process poll would notice within seconds; the real CLI asks at once.
   kesl_->Stop();
   {
     const ProcessResult r = test::RunProcess(
