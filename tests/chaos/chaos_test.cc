@@ -20,6 +20,45 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// One thread per host making `changes` dpkg changes (kesl removed, installed, ...), each waited for in the agent's
+// spool, while the test breaks things around them.
+class HostDrivers {
+ public:
+  HostDrivers(std::vector<ChaosHost>& hosts, int changes, const std::string& kesl_deb)
+      : running_(static_cast<int>(hosts.size())), errors_(hosts.size()) {
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      threads_.emplace_back([this, &host = hosts[i], &error = errors_[i], changes, kesl_deb] {
+        for (int c = 0; c < changes && error.empty(); ++c) {
+          if (auto r = Toggle(host, kesl_deb); !r) error = r.message();
+        }
+        --running_;
+      });
+    }
+  }
+  HostDrivers(const HostDrivers&) = delete;
+  HostDrivers& operator=(const HostDrivers&) = delete;
+  ~HostDrivers() { Join(); }
+
+  bool running() const { return running_ > 0; }
+
+  // Waits for every driver; the drivers' errors, one a line, "" when every change was made and spooled.
+  std::string Join() {
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    std::string errors;
+    for (const auto& e : errors_) {
+      if (!e.empty()) errors += e + "\n";
+    }
+    return errors;
+  }
+
+ private:
+  std::atomic<int> running_;
+  std::vector<std::string> errors_;
+  std::vector<std::thread> threads_;
+};
+
 class ChaosTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -69,20 +108,26 @@ class ChaosTest : public ::testing::Test {
     ASSERT_TRUE(collector_->Start(agent_listen));
   }
 
+  // One "RELIABILITY ..." line on stdout for docs/RELIABILITY.md, and the same in the test's XML report.
+  void Publish(const Figures& figures, const std::string& test) {
+    std::cout << figures.Line(test) << std::endl;
+    RecordProperty("figures", figures.Line(test));
+  }
+
   std::chrono::milliseconds Random(int from_ms, int to_ms) {
     return std::chrono::milliseconds(std::uniform_int_distribution<int>(from_ms, to_ms)(rng_));
+  }
+
+  // Fetches the whole history into `events`; true when every host converged (Converged in chaos_harness.h).
+  bool AllConverged(std::vector<v1::Event>* events) {
+    if (!ListAllEvents(collector_->fleet(), "", events).ok()) return false;
+    return std::all_of(hosts_.begin(), hosts_.end(), [&](const ChaosHost& h) { return Converged(*events, h); });
   }
 
   // Every host's first report stored: kesl DETECTED once.
   void WaitForFirstReports() {
     std::vector<v1::Event> events;
-    ASSERT_TRUE(test::WaitFor(
-        [&] {
-          if (!ListAllEvents(collector_->fleet(), "", &events).ok()) return false;
-          return std::all_of(hosts_.begin(), hosts_.end(), [&](const ChaosHost& h) { return Converged(events, h); });
-        },
-        kDeadline))
-        << EventLines(events);
+    ASSERT_TRUE(test::WaitFor([&] { return AllConverged(&events); }, kDeadline)) << EventLines(events);
   }
 
   // Polls until every host converged (history exact, every report acknowledged), then checks the stored findings
@@ -90,12 +135,7 @@ class ChaosTest : public ::testing::Test {
   void ExpectConverged(Figures* figures) {
     const auto started = Clock::now();
     std::vector<v1::Event> events;
-    const bool ok = test::WaitFor(
-        [&] {
-          if (!ListAllEvents(collector_->fleet(), "", &events).ok()) return false;
-          return std::all_of(hosts_.begin(), hosts_.end(), [&](const ChaosHost& h) { return Converged(events, h); });
-        },
-        kConvergeDeadline);
+    const bool ok = test::WaitFor([&] { return AllConverged(&events); }, kConvergeDeadline);
     figures->converge_s =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count() / 1000.0;
     for (const auto& h : hosts_) {
@@ -145,22 +185,11 @@ TEST_F(ChaosTest, CollectorKilledRepeatedlyDuringIngest) {
   for (auto& h : hosts_) h.StartAgentOn(agent_address);
   ASSERT_NO_FATAL_FAILURE(WaitForFirstReports());
 
-  // One driver thread per host: dpkg changes, each waited for in the agent's spool.
-  std::atomic<int> drivers_running{kHosts};
-  std::vector<std::string> driver_errors(kHosts);
-  std::vector<std::thread> drivers;
-  for (int i = 0; i < kHosts; ++i) {
-    drivers.emplace_back([&, i] {
-      for (int c = 0; c < kChangesPerHost && driver_errors[i].empty(); ++c) {
-        if (auto r = Toggle(hosts_[i], KeslDeb()); !r) driver_errors[i] = r.message();
-      }
-      --drivers_running;
-    });
-  }
+  HostDrivers drivers(hosts_, kChangesPerHost, KeslDeb());
   int kills = 0;
   int acked_checks = 0;
   std::string lost;
-  while (drivers_running > 0 || kills < kMinKills) {
+  while (drivers.running() || kills < kMinKills) {
     std::this_thread::sleep_for(Random(100, 900));  // the chaos schedule, not a synchronisation
     std::map<std::string, uint64_t> acked;
     for (const auto& h : hosts_) acked[h.hostname] = StateValue(h.state_dir, "acked");
@@ -182,8 +211,7 @@ TEST_F(ChaosTest, CollectorKilledRepeatedlyDuringIngest) {
       }
     }
   }
-  for (auto& d : drivers) d.join();
-  for (const auto& e : driver_errors) ASSERT_EQ(e, "");
+  ASSERT_EQ(drivers.Join(), "");
   EXPECT_EQ(lost, "");
 
   Figures figures;
@@ -191,8 +219,7 @@ TEST_F(ChaosTest, CollectorKilledRepeatedlyDuringIngest) {
   EXPECT_EQ(figures.changes, kHosts * kChangesPerHost);
   figures.extra = "hosts=" + std::to_string(kHosts) + " collector_kills=" + std::to_string(kills) +
                   " acked_checks=" + std::to_string(acked_checks) + " seed=" + std::to_string(seed_);
-  std::cout << figures.Line("collector_sigkill") << std::endl;
-  RecordProperty("figures", figures.Line("collector_sigkill"));
+  Publish(figures, "collector_sigkill");
 }
 
 // The network between agents and collector is cut again and again by a proxy that stalls connections (bytes held,
@@ -208,19 +235,9 @@ TEST_F(ChaosTest, NetworkCutByProxy) {
   for (auto& h : hosts_) h.StartAgentOn(proxy.address());
   ASSERT_NO_FATAL_FAILURE(WaitForFirstReports());
 
-  std::atomic<int> drivers_running{kHosts};
-  std::vector<std::string> driver_errors(kHosts);
-  std::vector<std::thread> drivers;
-  for (int i = 0; i < kHosts; ++i) {
-    drivers.emplace_back([&, i] {
-      for (int c = 0; c < kChangesPerHost && driver_errors[i].empty(); ++c) {
-        if (auto r = Toggle(hosts_[i], KeslDeb()); !r) driver_errors[i] = r.message();
-      }
-      --drivers_running;
-    });
-  }
+  HostDrivers drivers(hosts_, kChangesPerHost, KeslDeb());
   int stalls = 0, drops = 0;
-  while (drivers_running > 0 || stalls + drops < kMinCuts) {
+  while (drivers.running() || stalls + drops < kMinCuts) {
     const bool stall = std::uniform_int_distribution<int>(0, 1)(rng_) == 0;
     proxy.SetMode(stall ? ChaosProxy::Mode::kStall : ChaosProxy::Mode::kDrop);
     (stall ? stalls : drops)++;
@@ -228,8 +245,7 @@ TEST_F(ChaosTest, NetworkCutByProxy) {
     proxy.SetMode(ChaosProxy::Mode::kForward);
     std::this_thread::sleep_for(Random(100, 1000));
   }
-  for (auto& d : drivers) d.join();
-  for (const auto& e : driver_errors) ASSERT_EQ(e, "");
+  ASSERT_EQ(drivers.Join(), "");
 
   Figures figures;
   ExpectConverged(&figures);
@@ -237,8 +253,7 @@ TEST_F(ChaosTest, NetworkCutByProxy) {
   figures.extra = "hosts=" + std::to_string(kHosts) + " stalls=" + std::to_string(stalls) + " drops=" +
                   std::to_string(drops) + " connections=" + std::to_string(proxy.accepted()) +
                   " connections_cut=" + std::to_string(proxy.dropped()) + " seed=" + std::to_string(seed_);
-  std::cout << figures.Line("network_cut") << std::endl;
-  RecordProperty("figures", figures.Line("network_cut"));
+  Publish(figures, "network_cut");
 }
 
 // Agents killed (SIGKILL) at random moments around their spool writes, many times, first while the collector is
@@ -328,8 +343,7 @@ TEST_F(ChaosTest, AgentKilledWhileSpooling) {
   figures.extra = "hosts=" + std::to_string(kHosts) + " agent_kills=" + std::to_string(kills) +
                   " changes_while_collector_down=" + std::to_string(changes_while_down) + " seed=" +
                   std::to_string(seed_);
-  std::cout << figures.Line("agent_sigkill") << std::endl;
-  RecordProperty("figures", figures.Line("agent_sigkill"));
+  Publish(figures, "agent_sigkill");
 }
 
 // An agent whose clock is a year ahead, then a year behind, then at the epoch: history stays in the order the
@@ -509,8 +523,7 @@ TEST_F(ChaosTest, CollectorDiskFull) {
   EXPECT_EQ(integrity, "ok");
   figures.extra = "hosts=" + std::to_string(kHosts) + " refused_after_changes=" + std::to_string(refused_at + 1) +
                   " seed=" + std::to_string(seed_);
-  std::cout << figures.Line("collector_disk_full") << std::endl;
-  RecordProperty("figures", figures.Line("collector_disk_full"));
+  Publish(figures, "collector_disk_full");
 }
 
 }  // namespace
