@@ -78,6 +78,13 @@ class CliFleetTest : public ::testing::Test {
     return ParseJson<v1::ListHostsResponse>(r.out);
   }
 
+  // `ksweep ARGS` (`-o csv` among them) as rows; a failed command fails the test and has no rows.
+  std::vector<std::vector<std::string>> KsweepCsv(const std::vector<std::string>& args) {
+    Outcome r = Ksweep(args);
+    EXPECT_EQ(r.code, 0) << Describe(r);
+    return r.code == 0 ? ParseCsv(r.out) : std::vector<std::vector<std::string>>{};
+  }
+
   std::string HostId(const std::string& hostname) {
     auto r = HostsJson({"--hostname", hostname});
     EXPECT_EQ(r.hosts_size(), 1);
@@ -109,22 +116,20 @@ TEST_F(CliFleetTest, SummaryInEveryForm) {
   EXPECT_EQ(products["kesl"], 1) << "remnants do not count as installed";
   EXPECT_EQ(products["klnagent"], 1);
 
-  Outcome csv = Ksweep({"-o", "csv", "summary"});
-  ASSERT_EQ(csv.code, 0) << Describe(csv);
-  const auto rows = ParseCsv(csv.out);
-  ASSERT_GE(rows.size(), 4u) << csv.out;
+  const auto rows = KsweepCsv({"-o", "csv", "summary"});
+  ASSERT_GE(rows.size(), 4u) << ::testing::PrintToString(rows);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"section", "key", "label", "hosts"}));
   EXPECT_EQ(rows[1], (std::vector<std::string>{"total", "", "", "4"}));
   bool found = false;
   for (const auto& row : rows) {
-    ASSERT_EQ(row.size(), 4u) << csv.out;
+    ASSERT_EQ(row.size(), 4u) << ::testing::PrintToString(rows);
     if (row[0] == "product" && row[1] == "kesl") {
       EXPECT_EQ(row[2], "Kaspersky Endpoint Security for Linux");
       EXPECT_EQ(row[3], "1");
       found = true;
     }
   }
-  EXPECT_TRUE(found) << csv.out;
+  EXPECT_TRUE(found) << ::testing::PrintToString(rows);
 }
 
 TEST_F(CliFleetTest, HostsInEveryForm) {
@@ -152,16 +157,14 @@ TEST_F(CliFleetTest, HostsInEveryForm) {
   EXPECT_EQ(json.hosts(1).verdict(), v1::VERDICT_INSTALLED);
   EXPECT_EQ(json.hosts(1).products(0), "kesl");
 
-  Outcome csv = Ksweep({"hosts", "-o", "csv"});
-  ASSERT_EQ(csv.code, 0) << Describe(csv);
-  const auto rows = ParseCsv(csv.out);
-  ASSERT_EQ(rows.size(), 5u) << csv.out;
+  const auto rows = KsweepCsv({"hosts", "-o", "csv"});
+  ASSERT_EQ(rows.size(), 5u) << ::testing::PrintToString(rows);
   EXPECT_EQ(rows[0][0], "host_id");
   EXPECT_EQ(rows[0][1], "hostname");
   EXPECT_EQ(rows[0][2], "verdict");
   EXPECT_EQ(rows[0][3], "products");
   for (size_t i = 1; i < rows.size(); ++i) {
-    ASSERT_EQ(rows[i].size(), rows[0].size()) << csv.out;
+    ASSERT_EQ(rows[i].size(), rows[0].size()) << ::testing::PrintToString(rows);
     EXPECT_EQ(rows[i][0], json.hosts(static_cast<int>(i - 1)).host_id());
     EXPECT_EQ(rows[i][1], json.hosts(static_cast<int>(i - 1)).hostname());
   }
@@ -254,10 +257,8 @@ TEST_F(CliFleetTest, HostDetailWithEvidenceAndHistory) {
   EXPECT_EQ(host.history(host.history_size() - 1).type(), v1::EVENT_TYPE_DETECTED);
 
   // By id too, and the CSV has one row per piece of evidence.
-  Outcome by_id = Ksweep({"host", host.summary().host_id(), "-o", "csv"});
-  ASSERT_EQ(by_id.code, 0) << Describe(by_id);
-  const auto rows = ParseCsv(by_id.out);
-  ASSERT_EQ(rows.size(), 1u + static_cast<size_t>(finding.evidence_size())) << by_id.out;
+  const auto rows = KsweepCsv({"host", host.summary().host_id(), "-o", "csv"});
+  ASSERT_EQ(rows.size(), 1u + static_cast<size_t>(finding.evidence_size())) << ::testing::PrintToString(rows);
   EXPECT_EQ(rows[0][0], "host_id");
   EXPECT_EQ(rows[0][8], "evidence_kind");
   EXPECT_EQ(rows[1][1], "cli-kesl-1");
@@ -288,10 +289,8 @@ TEST_F(CliFleetTest, TrendIsTheBurnDown) {
   EXPECT_EQ(today.remnant(), 1);
   EXPECT_EQ(today.clean(), 1);
 
-  Outcome csv = Ksweep({"trend", "--days", "2", "-o", "csv"});
-  ASSERT_EQ(csv.code, 0) << Describe(csv);
-  const auto rows = ParseCsv(csv.out);
-  ASSERT_EQ(rows.size(), 3u) << csv.out;
+  const auto rows = KsweepCsv({"trend", "--days", "2", "-o", "csv"});
+  ASSERT_EQ(rows.size(), 3u) << ::testing::PrintToString(rows);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"date", "affected_hosts", "running", "installed", "remnant", "clean"}));
   EXPECT_EQ(rows[2], (std::vector<std::string>{TodayUtc(), "2", "0", "2", "1", "1"}));
 
@@ -314,10 +313,8 @@ TEST_F(CliFleetTest, EventsListed) {
   }
   EXPECT_EQ(detected, (std::set<std::string>{"cli-kesl-1/kesl", "cli-nagent-1/klnagent", "cli-remnant-1/kesl"}));
 
-  Outcome csv = Ksweep({"events", "--host", "cli-kesl-1", "--type", "detected", "-o", "csv"});
-  ASSERT_EQ(csv.code, 0) << Describe(csv);
-  const auto rows = ParseCsv(csv.out);
-  ASSERT_EQ(rows.size(), 2u) << csv.out;
+  const auto rows = KsweepCsv({"events", "--host", "cli-kesl-1", "--type", "detected", "-o", "csv"});
+  ASSERT_EQ(rows.size(), 2u) << ::testing::PrintToString(rows);
   EXPECT_EQ(rows[0][0], "id");
   EXPECT_EQ(rows[1][2], "DETECTED");
   EXPECT_EQ(rows[1][4], "cli-kesl-1");
@@ -387,10 +384,8 @@ TEST_F(CliFleetTest, FollowSeesARemovalThenStopsOnInterrupt) {
   const auto t = ParseJson<v1::Trend>(trend.out);
   ASSERT_EQ(t.points_size(), 1);
   EXPECT_EQ(t.points(0).affected_hosts(), 1) << trend.out;
-  Outcome listed = Ksweep({"events", "--type", "removed", "-o", "csv"});
-  ASSERT_EQ(listed.code, 0) << Describe(listed);
-  const auto rows = ParseCsv(listed.out);
-  ASSERT_EQ(rows.size(), 2u) << listed.out;
+  const auto rows = KsweepCsv({"events", "--type", "removed", "-o", "csv"});
+  ASSERT_EQ(rows.size(), 2u) << ::testing::PrintToString(rows);
   EXPECT_EQ(rows[1][0], std::to_string(removed.id()));
 }
 
@@ -442,10 +437,8 @@ TEST_F(CliFleetTest, ScanReachesTheAgent) {
   EXPECT_TRUE(WaitFor([&] { return fleet_->AgentLog("clean").find("cli-test by filter") != std::string::npos; }))
       << fleet_->AgentLogs();
 
-  Outcome all = Ksweep({"scan", "--all", "-o", "csv"});
-  ASSERT_EQ(all.code, 0) << Describe(all);
-  const auto rows = ParseCsv(all.out);
-  ASSERT_EQ(rows.size(), 5u) << all.out;
+  const auto rows = KsweepCsv({"scan", "--all", "-o", "csv"});
+  ASSERT_EQ(rows.size(), 5u) << ::testing::PrintToString(rows);
   for (size_t i = 1; i < rows.size(); ++i) EXPECT_EQ(rows[i][1], "requested");
 
   Outcome missing = Ksweep({"scan", "cli-no-such-host"});
