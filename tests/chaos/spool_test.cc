@@ -8,6 +8,7 @@
 
 #include "agent/daemon/state_store.h"
 #include "common/logging.h"
+#include "tests/integration/state_store_util.h"
 #include "tests/integration/test_util.h"
 
 namespace ksweep::chaos_test {
@@ -15,7 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using agent::SpoolKind;
-using agent::StateStore;
+using test::At;
+using test::OpenStateStore;
 using test::ReadFile;
 using test::TempDir;
 using test::WriteFile;
@@ -43,18 +45,6 @@ v1::HostReport Host(const std::string& product, v1::ProductState state = v1::PRO
   return report;
 }
 
-google::protobuf::Timestamp At(int64_t seconds) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(seconds);
-  return t;
-}
-
-std::unique_ptr<StateStore> Open(const std::string& dir) {
-  auto store = StateStore::Open(dir, NullLogger());
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return store.ok() ? std::move(*store) : nullptr;
-}
-
 std::vector<uint64_t> Sequences(const std::vector<v1::Report>& reports) {
   std::vector<uint64_t> out;
   for (const auto& r : reports) out.push_back(r.sequence());
@@ -71,7 +61,7 @@ TEST(Spool, OutageKeepsEveryProductChangeWithItsFirstSeenTime) {
   TempDir tmp;
   const std::string dir = tmp.Sub("state");
   {
-    auto store = Open(dir);
+    auto store = OpenStateStore(dir);
     ASSERT_TRUE(store);
     ASSERT_TRUE(store->Stage(Host(""), At(100)).ok());  // 1: clean, acknowledged
     ASSERT_TRUE(store->Ack(1).ok());
@@ -83,7 +73,7 @@ TEST(Spool, OutageKeepsEveryProductChangeWithItsFirstSeenTime) {
     ASSERT_TRUE(store->Stage(Host(""), At(500)).ok());
     ASSERT_TRUE(store->Stage(Host("kesl", v1::PRODUCT_STATE_INSTALLED, 0), At(600)).ok());
   }
-  auto store = Open(dir);  // everything below comes from disk
+  auto store = OpenStateStore(dir);  // everything below comes from disk
   ASSERT_TRUE(store);
   EXPECT_EQ(store->last_sequence(), 6u);
   // 1 stays as what history compares with; 3 and 4 said nothing new about products.
@@ -113,7 +103,7 @@ TEST(Spool, OutageKeepsEveryProductChangeWithItsFirstSeenTime) {
 
 TEST(Spool, BoundedHoweverLongTheOutage) {
   TempDir tmp;
-  auto store = Open(tmp.Sub("state"));
+  auto store = OpenStateStore(tmp.Sub("state"));
   ASSERT_TRUE(store);
   // A product flapping every scan, the collector never answering.
   const size_t flaps = agent::kMaxSpoolChanges + 40;
@@ -174,7 +164,7 @@ TEST(Spool, DamagedFilesAreSetAsideAndTheRestDelivered) {
   TempDir tmp;
   const std::string dir = tmp.Sub("state");
   {
-    auto store = Open(dir);
+    auto store = OpenStateStore(dir);
     ASSERT_TRUE(store);
     for (int i = 0; i < 6; ++i) ASSERT_TRUE(store->Stage(Host(i % 2 ? "kesl" : ""), At(i)).ok());
   }
@@ -192,7 +182,7 @@ TEST(Spool, DamagedFilesAreSetAsideAndTheRestDelivered) {
   WriteFile(dir + "/spool/00000000000000000007.change.tmp", "half");
   WriteFile(dir + "/last_report.pb.tmp", "half");
 
-  auto store = Open(dir);
+  auto store = OpenStateStore(dir);
   ASSERT_TRUE(store);
   EXPECT_EQ(store->last_sequence(), 6u);
   EXPECT_EQ(Sequences(store->ReportsAfter(0)), (std::vector<uint64_t>{1, 5, 6}));
@@ -203,7 +193,7 @@ TEST(Spool, DamagedFilesAreSetAsideAndTheRestDelivered) {
   // A damaged latest report: the numbers still come from the state file and the change records.
   WriteFile(dir + "/last_report.pb", ReadFile(dir + "/last_report.pb").substr(0, 30));
   store.reset();
-  store = Open(dir);
+  store = OpenStateStore(dir);
   ASSERT_TRUE(store);
   EXPECT_EQ(store->last_sequence(), 6u);
   EXPECT_FALSE(store->latest());
@@ -222,7 +212,7 @@ TEST(Spool, ReportFromAnAgentBeforeTheSpoolIsRead) {
   *old.mutable_report() = Host("kesl");
   WriteFile(dir + "/last_report.pb", old.SerializeAsString());
   WriteFile(dir + "/state", "ksweep-agent-state 1\nsequence 12\nacked 11\n");
-  auto store = Open(dir);
+  auto store = OpenStateStore(dir);
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->latest());
   EXPECT_EQ(Sequences(store->ReportsAfter(11)), (std::vector<uint64_t>{12}));

@@ -16,10 +16,13 @@
 #include "agent/daemon/watcher.h"
 #include "common/rules.h"
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/state_store_util.h"
 
 namespace ksweep::daemon_test {
 namespace {
 
+using test::At;
+using test::OpenStateStore;
 using test::ReadFile;
 using test::TempDir;
 using test::WriteFile;
@@ -49,23 +52,11 @@ v1::HostReport SampleReport(const std::string& hostname) {
   return report;
 }
 
-google::protobuf::Timestamp At(int64_t seconds) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(seconds);
-  return t;
-}
-
-std::unique_ptr<StateStore> OpenStore(const fs::path& dir) {
-  auto store = StateStore::Open(dir.string(), NullLogger());
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return store.ok() ? std::move(*store) : nullptr;
-}
-
 TEST(DaemonStateStore, SequenceAndReportSurviveReopen) {
   TempDir dir;
   const fs::path state = fs::path(dir.path()) / "state";  // created by Open
   {
-    auto store = OpenStore(state);
+    auto store = OpenStateStore(state);
     ASSERT_TRUE(store);
     EXPECT_EQ(store->last_sequence(), 0u);
     EXPECT_FALSE(store->latest());
@@ -78,7 +69,7 @@ TEST(DaemonStateStore, SequenceAndReportSurviveReopen) {
     ASSERT_TRUE(store->Ack(1).ok());
   }
   EXPECT_EQ(fs::status(state).permissions() & fs::perms::all, fs::perms::owner_all);
-  auto store = OpenStore(state);
+  auto store = OpenStateStore(state);
   ASSERT_TRUE(store);
   EXPECT_EQ(store->last_sequence(), 2u);
   EXPECT_EQ(store->acked_sequence(), 1u);
@@ -105,14 +96,14 @@ TEST(DaemonStateStore, CrashBetweenReportAndStateKeepsTheNewerNumber) {
   TempDir dir;
   const fs::path state = fs::path(dir.path()) / "state";
   {
-    auto store = OpenStore(state);
+    auto store = OpenStateStore(state);
     ASSERT_TRUE(store);
     ASSERT_TRUE(store->Stage(SampleReport("a"), At(1)).ok());
     ASSERT_TRUE(store->Stage(SampleReport("b"), At(2)).ok());
   }
   // As if the agent died after writing last_report.pb (sequence 2) and before the state file said so.
   WriteFile(state / "state", "ksweep-agent-state 1\nsequence 1\nacked 0\n");
-  auto store = OpenStore(state);
+  auto store = OpenStateStore(state);
   ASSERT_TRUE(store);
   EXPECT_EQ(store->last_sequence(), 2u);
   EXPECT_EQ(store->Stage(SampleReport("c"), At(3))->sequence(), 3u);
@@ -122,7 +113,7 @@ TEST(DaemonStateStore, CorruptFilesAreSetAside) {
   TempDir dir;
   const fs::path state = fs::path(dir.path()) / "state";
   {
-    auto store = OpenStore(state);
+    auto store = OpenStateStore(state);
     ASSERT_TRUE(store);
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Stage(SampleReport("a"), At(i)).ok());
   }
@@ -130,7 +121,7 @@ TEST(DaemonStateStore, CorruptFilesAreSetAside) {
   const std::string report_bytes = ReadFile(state / "last_report.pb");
   WriteFile(state / "last_report.pb", report_bytes.substr(0, report_bytes.size() / 2));
   {
-    auto store = OpenStore(state);
+    auto store = OpenStateStore(state);
     ASSERT_TRUE(store);
     EXPECT_EQ(store->last_sequence(), 5u);
     EXPECT_FALSE(store->latest());
@@ -142,7 +133,7 @@ TEST(DaemonStateStore, CorruptFilesAreSetAside) {
        {std::string("ksweep-agent-state 1\nsequence 99x\nacked 0\n"), std::string("ksweep-agent-state 1\n"),
         std::string("ksweep-agent-state 1\nsequence 3\nacked 4\n"), std::string(5000, 'x')}) {
     WriteFile(state / "state", junk);
-    auto store = OpenStore(state);
+    auto store = OpenStateStore(state);
     ASSERT_TRUE(store);
     EXPECT_EQ(store->last_sequence(), 6u) << junk;
     EXPECT_EQ(ReadFile(state / "state.corrupt"), junk);
@@ -153,7 +144,7 @@ TEST(DaemonStateStore, CorruptFilesAreSetAside) {
 TEST(DaemonStateStore, OneAgentPerFolder) {
   TempDir dir;
   const fs::path state = fs::path(dir.path()) / "state";
-  auto first = OpenStore(state);
+  auto first = OpenStateStore(state);
   ASSERT_TRUE(first);
   auto second = StateStore::Open(state.string(), NullLogger());
   ASSERT_FALSE(second.ok());
@@ -162,7 +153,7 @@ TEST(DaemonStateStore, OneAgentPerFolder) {
             std::string::npos)
       << second.status().message();
   first.reset();
-  EXPECT_TRUE(OpenStore(state));
+  EXPECT_TRUE(OpenStateStore(state));
 }
 
 TEST(DaemonStateStore, FolderThatIsAFileIsRefused) {
