@@ -26,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ksweep/v1/agent.grpc.pb.h"
@@ -208,30 +209,12 @@ class TestCollector final : public v1::AgentService::Service {
     return result;
   }
 
-  void set_ack(bool on) {
-    std::lock_guard lock(mutex_);
-    ack_ = on;
-  }
-  void set_welcome(bool on) {
-    std::lock_guard lock(mutex_);
-    welcome_ = on;
-  }
-  void set_last_stored_override(std::optional<uint64_t> sequence) {
-    std::lock_guard lock(mutex_);
-    last_stored_override_ = sequence;
-  }
-  void set_reject_reports(bool on) {
-    std::lock_guard lock(mutex_);
-    reject_reports_ = on;
-  }
-  void set_reading(bool on) {
-    std::lock_guard lock(mutex_);
-    reading_ = on;
-  }
-  void set_heartbeat_seconds(uint32_t seconds) {
-    std::lock_guard lock(mutex_);
-    heartbeat_seconds_ = seconds;
-  }
+  void set_ack(bool on) { SetLocked(ack_, on); }
+  void set_welcome(bool on) { SetLocked(welcome_, on); }
+  void set_last_stored_override(std::optional<uint64_t> sequence) { SetLocked(last_stored_override_, sequence); }
+  void set_reject_reports(bool on) { SetLocked(reject_reports_, on); }
+  void set_reading(bool on) { SetLocked(reading_, on); }
+  void set_heartbeat_seconds(uint32_t seconds) { SetLocked(heartbeat_seconds_, seconds); }
 
   // Writes to every open stream; false when there is none.
   bool Push(const v1::CollectorMessage& message) {
@@ -279,6 +262,13 @@ class TestCollector final : public v1::AgentService::Service {
   bool Reading() const {
     std::lock_guard lock(mutex_);
     return reading_;
+  }
+
+  // The switches are read by the stream handlers while the test flips them.
+  template <typename T>
+  void SetLocked(T& field, T value) {
+    std::lock_guard lock(mutex_);
+    field = std::move(value);
   }
 
   mutable std::mutex mutex_;
