@@ -7,6 +7,8 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <set>
 
@@ -32,17 +34,30 @@ std::string TodayUtc() {
   return buf;
 }
 
-// A loopback port nobody listens on: bound, then closed (the kernel does not hand it out again at once).
-std::string ClosedPortAddress() {
+// A TCP socket bound to 127.0.0.1 on a port the kernel picks, "127.0.0.1:PORT" in `address`; -1 when it cannot be.
+int BindLoopback(std::string* address) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  *address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  return fd;
+}
+
+// A loopback port nobody listens on: bound, then closed (the kernel does not hand it out again at once).
+std::string ClosedPortAddress() {
+  std::string address;
+  const int fd = BindLoopback(&address);
+  EXPECT_GE(fd, 0) << std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  return address;
 }
 
 // A fleet of four hosts on fixture roots: clean, kesl installed, the network agent installed, kesl remnants.
@@ -532,15 +547,10 @@ TEST(CliNoCollectorTest, UnreachableCollectorExits4NamingTheAddress) {
 TEST(CliNoCollectorTest, SilentServerHitsTheDeadline) {
   TempDir tmp;
   // Accepts connections (the kernel does, from the backlog) but never speaks HTTP/2.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  std::string address;
+  const int fd = BindLoopback(&address);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
   ASSERT_EQ(::listen(fd, 16), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   Outcome r = RunCommand({CliBinary(), "--insecure", "--server", address, "--timeout", "300ms", "summary"}, tmp.path());
   ::close(fd);
   EXPECT_EQ(r.code, 4) << Describe(r);
