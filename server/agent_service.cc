@@ -9,6 +9,7 @@
 
 #include "common/tls/credentials.h"
 #include "server/grpc_status.h"
+#include "server/reactor_calls.h"
 
 namespace ksweep::server {
 
@@ -400,20 +401,12 @@ void StreamState::Pump(std::unique_lock<std::mutex>& lock) {
       writing_msg = std::move(outbox.front());
       outbox.pop_front();
       writing = true;
-      ++starting;
-      lock.unlock();
-      r->DoWrite(&writing_msg);
-      lock.lock();
-      --starting;
+      CallUnlocked(lock, starting, [&] { r->DoWrite(&writing_msg); });
       continue;
     }
     if (!read_in_flight && !finish_requested && inflight < max_inflight) {
       read_in_flight = true;
-      ++starting;
-      lock.unlock();
-      r->DoRead();
-      lock.lock();
-      --starting;
+      CallUnlocked(lock, starting, [&] { r->DoRead(); });
       continue;
     }
     if (finish_requested && !writing && starting == 0 && (cancelled || (outbox.empty() && inflight == 0))) {

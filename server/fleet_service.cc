@@ -7,6 +7,7 @@
 
 #include "server/filter.h"
 #include "server/grpc_status.h"
+#include "server/reactor_calls.h"
 
 namespace ksweep::server {
 
@@ -307,22 +308,15 @@ void WatchState::Pump(std::unique_lock<std::mutex>& lock, bool may_read_store) {
       if (writing_msg.id() <= last_sent_id) continue;  // the replay and the bus overlap
       last_sent_id = writing_msg.id();
       busy = true;
-      ++starting;
-      lock.unlock();
-      r->DoWrite(&writing_msg);
-      lock.lock();
-      --starting;
+      CallUnlocked(lock, starting, [&] { r->DoWrite(&writing_msg); });
       continue;
     }
     if (!replaying || !may_read_store) return;
     busy = true;  // keeps every other thread out while the lock is released for the read
-    ++starting;
-    lock.unlock();
     std::vector<v1::Event> page;
     bool done = false;
-    Status s = r->ReplayStep(&page, &done);
-    lock.lock();
-    --starting;
+    Status s;
+    CallUnlocked(lock, starting, [&] { s = r->ReplayStep(&page, &done); });
     busy = false;
     if (!s.ok()) {
       RequestFinish(ToGrpc(s));
