@@ -61,16 +61,12 @@ class HostDrivers {
 
 class ChaosTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    debs_ = std::make_unique<TempDir>("chaos-debs");
-    const ProcessResult r = BuildDebs(debs_->path());
-    build_error_ = r.Exited(0) ? "" : "make_deb_fixture.sh products: " + r.Describe();
-  }
+  static void SetUpTestSuite() { debs_ = std::make_unique<FixtureDebs>("chaos-debs"); }
   static void TearDownTestSuite() { debs_.reset(); }
-  static std::string KeslDeb() { return debs_->path() + "/kesl.deb"; }
+  static std::string KeslDeb() { return debs_->Deb("kesl"); }
 
   void SetUp() override {
-    ASSERT_EQ(build_error_, "");
+    ASSERT_EQ(debs_->error(), "");
     seed_ = std::random_device{}();
     rng_.seed(seed_);
     test::MakeDirs(tmp_.Sub("logs"));
@@ -159,8 +155,7 @@ class ChaosTest : public ::testing::Test {
     }
   }
 
-  static std::unique_ptr<TempDir> debs_;
-  static std::string build_error_;
+  static std::unique_ptr<FixtureDebs> debs_;
   TempDir tmp_{"chaos"};
   unsigned seed_ = 0;
   std::mt19937 rng_;
@@ -169,8 +164,7 @@ class ChaosTest : public ::testing::Test {
   std::string mounted_;  // a tmpfs this test mounted, unmounted in TearDown
 };
 
-std::unique_ptr<TempDir> ChaosTest::debs_;
-std::string ChaosTest::build_error_;
+std::unique_ptr<FixtureDebs> ChaosTest::debs_;
 
 // N agents change their hosts while the collector is killed (SIGKILL) again and again, at random moments, and
 // restarted on the same data folder and port. Whatever an agent saw acknowledged before a kill must be stored after

@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -286,6 +287,21 @@ inline ProcessResult BuildDebs(const std::string& out) {
   return test::RunProcess({"/bin/sh", test::DebFixtureScript(), "products", out},
                           test::RunOptions::WithDeadline(3min));
 }
+
+// The product .debs built once for a whole test suite: made in SetUpTestSuite, error() checked in SetUp.
+class FixtureDebs {
+ public:
+  explicit FixtureDebs(std::string_view tag) : dir_(tag) {
+    const ProcessResult r = BuildDebs(dir_.path());
+    error_ = r.Exited(0) ? "" : "make_deb_fixture.sh products: " + r.Describe();
+  }
+  const std::string& error() const { return error_; }
+  std::string Deb(const std::string& name) const { return dir_.path() + "/" + name + ".deb"; }
+
+ private:
+  TempDir dir_;
+  std::string error_;
+};
 
 // ---- the fleet API ----
 

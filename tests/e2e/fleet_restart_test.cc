@@ -52,16 +52,12 @@ size_t Count(const std::string& text, const std::string& needle) {
 
 class FleetRestartTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    debs_ = std::make_unique<TempDir>("fleet-restart-debs");
-    const ProcessResult r = BuildDebs(debs_->path());
-    build_error_ = r.Exited(0) ? "" : "make_deb_fixture.sh products: " + r.Describe();
-  }
+  static void SetUpTestSuite() { debs_ = std::make_unique<FixtureDebs>("fleet-restart-debs"); }
   static void TearDownTestSuite() { debs_.reset(); }
-  static std::string Deb(const std::string& name) { return debs_->path() + "/" + name + ".deb"; }
+  static std::string Deb(const std::string& name) { return debs_->Deb(name); }
 
   void SetUp() override {
-    ASSERT_EQ(build_error_, "");
+    ASSERT_EQ(debs_->error(), "");
     test::MakeDirs(tmp_.Sub("logs"));
     int n = 10;
     for (FixtureHost* h : {&kesl_, &nagent_, &clean_}) {
@@ -295,8 +291,7 @@ class FleetRestartTest : public ::testing::Test {
     EXPECT_EQ(after.summary.affected_hosts(), 0);
   }
 
-  static std::unique_ptr<TempDir> debs_;
-  static std::string build_error_;
+  static std::unique_ptr<FixtureDebs> debs_;
   TempDir tmp_{"fleet-restart"};
   FixtureHost kesl_{"kesl", "fleet-r-kesl", "", ""};
   FixtureHost nagent_{"nagent", "fleet-r-nagent", "", ""};
@@ -305,8 +300,7 @@ class FleetRestartTest : public ::testing::Test {
   std::vector<std::unique_ptr<Process>> agents_;
 };
 
-std::unique_ptr<TempDir> FleetRestartTest::debs_;
-std::string FleetRestartTest::build_error_;
+std::unique_ptr<FixtureDebs> FleetRestartTest::debs_;
 
 TEST_F(FleetRestartTest, GracefulRestartLosesNothingAndAgentsComeBack) {
   const Snapshot before = Take();

@@ -26,16 +26,12 @@ struct FixtureHost {
 
 class FleetTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    debs_ = std::make_unique<TempDir>("fleet-debs");
-    const ProcessResult r = BuildDebs(debs_->path());
-    build_error_ = r.Exited(0) ? "" : "make_deb_fixture.sh products: " + r.Describe();
-  }
+  static void SetUpTestSuite() { debs_ = std::make_unique<FixtureDebs>("fleet-debs"); }
   static void TearDownTestSuite() { debs_.reset(); }
-  static std::string Deb(const std::string& name) { return debs_->path() + "/" + name + ".deb"; }
+  static std::string Deb(const std::string& name) { return debs_->Deb(name); }
 
   void SetUp() override {
-    ASSERT_EQ(build_error_, "");
+    ASSERT_EQ(debs_->error(), "");
     test::MakeDirs(tmp_.Sub("logs"));
     // Each fixture host gets its own machine id and hostname, and a dpkg database written by dpkg itself.
     clean_ = {"clean", "fleet-clean", tmp_.Sub("roots/clean")};
@@ -164,8 +160,7 @@ class FleetTest : public ::testing::Test {
     return scan;
   }
 
-  static std::unique_ptr<TempDir> debs_;
-  static std::string build_error_;
+  static std::unique_ptr<FixtureDebs> debs_;
   TempDir tmp_{"fleet"};
   FixtureHost clean_, nagent_, remnant_;
   std::unique_ptr<FakeDaemon> kesl_;
@@ -177,8 +172,7 @@ class FleetTest : public ::testing::Test {
   std::vector<std::unique_ptr<Process>> agents_;
 };
 
-std::unique_ptr<TempDir> FleetTest::debs_;
-std::string FleetTest::build_error_;
+std::unique_ptr<FixtureDebs> FleetTest::debs_;
 
 TEST_F(FleetTest, SummaryListsAndEvidenceAreExactlyWhatAgentsFound) {
   // --- GetSummary
