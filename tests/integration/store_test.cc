@@ -731,6 +731,46 @@ TEST_P(StoreConformance, ReadersRunWhileTheWriterWrites) {
   EXPECT_EQ(store_->GetSummary()->total_hosts(), 200);
 }
 
+// The store touches only the host row when its columns did not change (the light update); what readers see must
+// still be the latest report: its evidence, sequence, times and product versions.
+TEST_P(StoreConformance, RepeatedReportsKeepTheLatestDocumentAndTimes) {
+  const auto facts = Facts("h1", "web-1");
+  Micros t = kStart;
+  Ingest(Report(facts, 1, {Product("kesl", v1::PRODUCT_STATE_RUNNING, "12.1.0")}, t));
+  // Same products, other evidence: no event, but GetHost shows the new evidence.
+  auto moved = Product("kesl", v1::PRODUCT_STATE_RUNNING, "12.1.0");
+  moved.mutable_evidence(0)->set_detail("process kesl pid 4242");
+  EXPECT_TRUE(Ingest(Report(facts, 2, {moved}, t += kHour)).events.empty());
+  auto host = store_->GetHost("h1", 0);
+  ASSERT_TRUE(host.ok());
+  ASSERT_EQ(host->findings_size(), 1);
+  EXPECT_EQ(host->findings(0).evidence(0).detail(), "process kesl pid 4242");
+  // The very same report again: only sequence and times move.
+  auto same = Report(facts, 3, {moved}, t += kHour);
+  same.report.mutable_scanned_at()->set_seconds(t / kMicrosPerSecond);
+  EXPECT_TRUE(Ingest(std::move(same)).events.empty());
+  host = store_->GetHost("h1", 0);
+  ASSERT_TRUE(host.ok());
+  EXPECT_EQ(host->summary().last_sequence(), 3u);
+  EXPECT_EQ(TimeUtil::TimestampToMicroseconds(host->summary().last_seen()), t);
+  EXPECT_EQ(host->findings(0).evidence(0).detail(), "process kesl pid 4242");
+  // A version change after repeats is still seen against the stored products, then stays put.
+  auto e4 = Ingest(Report(facts, 4, {Product("kesl", v1::PRODUCT_STATE_RUNNING, "12.2.0")}, t += kHour)).events;
+  ASSERT_EQ(Types(e4), std::vector<v1::EventType>{v1::EVENT_TYPE_VERSION_CHANGED});
+  EXPECT_EQ(e4[0].old_version(), "12.1.0");
+  EXPECT_TRUE(Ingest(Report(facts, 5, {Product("kesl", v1::PRODUCT_STATE_RUNNING, "12.2.0")}, t += kHour)).events.empty());
+  HostQuery old_version;
+  old_version.products = {{"kesl", "12.1.0"}};
+  EXPECT_TRUE(List(old_version).hosts().empty());
+  HostQuery new_version;
+  new_version.products = {{"kesl", "12.2.0"}};
+  EXPECT_EQ(List(new_version).hosts_size(), 1);
+  host = store_->GetHost("h1", 0);
+  ASSERT_TRUE(host.ok());
+  EXPECT_EQ(host->findings(0).version(), "12.2.0");
+  EXPECT_EQ(host->summary().last_sequence(), 5u);
+}
+
 const Backend kBackends[] = {{"sqlite", MakeSqlite}};
 
 std::string BackendName(const ::testing::TestParamInfo<Backend>& param) { return param.param.name; }
