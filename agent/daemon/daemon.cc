@@ -253,23 +253,22 @@ class Daemon {
   void OnFilesChanged(const std::string& path) {
     if (stopping_ || debounce_armed_) return;
     log_->info("event=files_changed path={} rescan_in_ms={}", path, options_.debounce.count());
-    debounce_armed_ = true;
-    debounce_timer_.expires_after(options_.debounce);
-    debounce_timer_.async_wait([this](const boost::system::error_code& ec) {
-      debounce_armed_ = false;
-      if (!ec) RequestScan("files_changed");
-    });
+    ArmDebounce("files_changed");
   }
 
   // Shares the file events' debounce: a package manager starting the service it installs is one rescan, not two.
   void OnProcessesChanged(const std::string& what) {
     if (stopping_ || debounce_armed_) return;
     log_->info("event=processes_changed what=\"{}\" rescan_in_ms={}", what, options_.debounce.count());
+    ArmDebounce("processes_changed");
+  }
+
+  void ArmDebounce(const char* reason) {
     debounce_armed_ = true;
     debounce_timer_.expires_after(options_.debounce);
-    debounce_timer_.async_wait([this](const boost::system::error_code& ec) {
+    debounce_timer_.async_wait([this, reason](const boost::system::error_code& ec) {
       debounce_armed_ = false;
-      if (!ec) RequestScan("processes_changed");
+      if (!ec) RequestScan(reason);
     });
   }
 

@@ -33,10 +33,8 @@ class DaemonCollectorTest : public ::testing::Test {
   fs::path state() const { return base() / "state"; }
 
   std::unique_ptr<AgentProcess> StartAgent(const std::string& log_name) {
-    auto agent = std::make_unique<AgentProcess>(
-        std::vector<std::string>{"run", "--server", collector_->agent_address(), "--state-dir", state().string(),
-                                 "--root", root().string(), "--insecure", "--debounce-ms", "200", "--log-level", "debug"},
-        base() / log_name);
+    auto agent = std::make_unique<AgentProcess>(LoopbackRunArgs(collector_->agent_address(), state(), root()),
+                                                base() / log_name);
     agent->Start();
     return agent;
   }

@@ -64,11 +64,8 @@ class RulesPushTest : public ::testing::Test {
   }
 
   std::unique_ptr<AgentProcess> StartAgent(const std::string& log_name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"run", "--server", collector_->agent_address(), "--state-dir", state().string(),
-                                  "--root", root().string(), "--insecure", "--debounce-ms", "200",
-                                  "--log-level", "debug"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto agent = std::make_unique<AgentProcess>(std::move(args), base() / log_name);
+    auto agent = std::make_unique<AgentProcess>(
+        LoopbackRunArgs(collector_->agent_address(), state(), root(), std::move(extra)), base() / log_name);
     agent->Start();
     return agent;
   }

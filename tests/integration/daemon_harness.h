@@ -86,6 +86,16 @@ inline int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+// `ksweep-agent run` in plain text against `server`, scanning `root`, with the debug log and the short debounce the
+// loopback tests wait on; `extra` is appended.
+inline std::vector<std::string> LoopbackRunArgs(const std::string& server, const fs::path& state,
+                                                const fs::path& root, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"run", "--server", server, "--state-dir", state.string(), "--root", root.string(),
+                                "--insecure", "--debounce-ms", "200", "--log-level", "debug"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 // `ksweep-agent ARGS...` with stdout and stderr appended to a log file.
 class AgentProcess {
  public:
