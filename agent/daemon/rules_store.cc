@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "agent/daemon/atomic_file.h"
+#include "common/atomic_file.h"
 #include "common/rules.h"
 
 namespace ksweep::agent {
