@@ -6,6 +6,7 @@
 #include "tests/integration/daemon_harness.h"
 
 #include "ksweep/v1/fleet.grpc.pb.h"
+#include "tests/e2e/host_lookup.h"
 #include "tests/integration/collector_process.h"
 
 namespace ksweep::daemon_test {
@@ -40,15 +41,7 @@ class DaemonCollectorTest : public ::testing::Test {
   }
 
   // The collector's view of host `name`, or nullopt when it does not know it (yet).
-  std::optional<v1::Host> GetHost(const std::string& name) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 10s);
-    v1::GetHostRequest request;
-    request.set_host(name);
-    v1::Host host;
-    if (!fleet_->GetHost(&context, request, &host).ok()) return std::nullopt;
-    return host;
-  }
+  std::optional<v1::Host> GetHost(const std::string& name) { return test::LookUpHost(*fleet_, name); }
 
   bool WaitForHost(const std::string& name, const std::function<bool(const v1::HostSummary&)>& done) {
     return WaitUntil([&] {

@@ -10,6 +10,7 @@
 #include "tests/integration/daemon_harness.h"
 
 #include "ksweep/v1/fleet.grpc.pb.h"
+#include "tests/e2e/host_lookup.h"
 #include "tests/integration/collector_process.h"
 
 namespace ksweep::daemon_test {
@@ -71,13 +72,9 @@ class RulesPushTest : public ::testing::Test {
   }
 
   std::optional<v1::HostSummary> Summary(const std::string& name) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 10s);
-    v1::GetHostRequest request;
-    request.set_host(name);
-    v1::Host host;
-    if (!fleet_->GetHost(&context, request, &host).ok()) return std::nullopt;
-    return host.summary();
+    auto host = test::LookUpHost(*fleet_, name);
+    if (!host) return std::nullopt;
+    return host->summary();
   }
 
   bool WaitForProducts(const std::string& name, const std::vector<std::string>& products) {
