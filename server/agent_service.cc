@@ -67,6 +67,26 @@ struct StreamState {
     return true;
   }
 
+  // Sends `rules` when the agent runs another version, as far as this stream knows; true when sent. `reason` is for
+  // the log (hello, reload).
+  bool OfferRules(const RulesDistribution& rules, const std::string& host_id, const char* reason,
+                  const LoggerPtr& logger) {
+    std::string agent_rules;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      agent_rules = rules_version;
+    }
+    const auto push = rules.ForAgent(agent_rules);
+    if (!push || !Post(*push)) return false;  // unlocked: posting may end the stream
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      rules_version = push->rules().version();
+    }
+    logger->info("rules pushed host_id={} version={} agent_rules_version={} reason={}", host_id,
+                 push->rules().version(), agent_rules, reason);
+    return true;
+  }
+
   // Ends the stream with `status` once what is already accepted has been acknowledged.
   void Fail(grpc::Status status) {
     std::unique_lock<std::mutex> lock(mu);
@@ -267,7 +287,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     store_->SubmitContact(
         host_id_, clock_->Now(),
         [st = state_, registry = registry_, id = id_, host_id = host_id_, rules = rules_, logger = logger_,
-         agent_rules = hello.rules_version(), interval = limits_.heartbeat_interval_seconds](Result<ContactOutcome> r) {
+         interval = limits_.heartbeat_interval_seconds](Result<ContactOutcome> r) {
           if (!r.ok()) {
             st->Complete(std::nullopt, ToGrpc(r.status()));
             return;
@@ -278,15 +298,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
           msg.mutable_welcome()->set_heartbeat_interval_seconds(interval);
           st->Complete(std::move(msg), std::nullopt);
           // Queued behind the Welcome on this writer thread, so the agent reads them in that order.
-          const auto push = rules == nullptr ? nullptr : rules->ForAgent(agent_rules);
-          if (push && st->Post(*push)) {
-            {
-              std::lock_guard<std::mutex> lock(st->mu);
-              st->rules_version = push->rules().version();
-            }
-            logger->info("rules pushed host_id={} version={} agent_rules_version={} reason=hello", host_id,
-                         push->rules().version(), agent_rules);
-          }
+          if (rules != nullptr) st->OfferRules(*rules, host_id, "hello", logger);
         });
     return std::nullopt;
   }
@@ -515,20 +527,7 @@ int StreamRegistry::SendRules(const RulesDistribution& rules, const LoggerPtr& l
   }
   int sent = 0;
   for (const auto& [host, s] : welcomed) {
-    std::string agent_rules;
-    {
-      std::lock_guard<std::mutex> lock(s->mu);
-      agent_rules = s->rules_version;
-    }
-    const auto push = rules.ForAgent(agent_rules);
-    if (!push || !s->Post(*push)) continue;  // unlocked: posting may end the stream
-    {
-      std::lock_guard<std::mutex> lock(s->mu);
-      s->rules_version = push->rules().version();
-    }
-    logger->info("rules pushed host_id={} version={} agent_rules_version={} reason=reload", host,
-                 push->rules().version(), agent_rules);
-    ++sent;
+    if (s->OfferRules(rules, host, "reload", logger)) ++sent;
   }
   return sent;
 }
