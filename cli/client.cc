@@ -2,14 +2,11 @@
 
 #include <charconv>
 
+#include "common/protocol.h"
 #include "common/tls/credentials.h"
 
 namespace ksweep::cli {
 namespace {
-
-// Set by the collector (server/fleet_service.cc) on a WatchEvents stream it cut off for lagging: the event id to
-// resume after, in decimal.
-constexpr char kResumeAfterIdTrailer[] = "ksweep-resume-after-id";
 
 // The resume id of a stream cut off for lagging, or -1 when `status` is not that (another RESOURCE_EXHAUSTED, such
 // as the per-token rate limit, carries no trailer).

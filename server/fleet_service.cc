@@ -5,6 +5,7 @@
 #include <deque>
 #include <set>
 
+#include "common/protocol.h"
 #include "server/filter.h"
 #include "server/grpc_status.h"
 #include "server/reactor_calls.h"
@@ -117,11 +118,6 @@ grpc::ServerUnaryReactor* FleetServiceImpl::RequestScan(grpc::CallbackServerCont
 // the replay wait in the queue and are dropped if the replay already covered them (by id).
 
 namespace {
-
-// Trailing metadata on a stream cut off for lagging: the id to resume after, as decimal text. A contract with
-// clients (cli/client.cc, docs/COLLECTOR.md): RESOURCE_EXHAUSTED alone may also be the per-token rate limit, which
-// is not resumable at once.
-constexpr char kResumeAfterIdTrailer[] = "ksweep-resume-after-id";
 
 class EventWatcher;
 

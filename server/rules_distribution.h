@@ -7,14 +7,11 @@
 #include <mutex>
 #include <string>
 
+#include "common/protocol.h"
 #include "common/status.h"
 #include "ksweep/v1/agent.pb.h"
 
 namespace ksweep::server {
-
-// The largest message an agent accepts from the collector (agent/daemon/daemon.cc): a larger rule set could never
-// be delivered, so it is refused at load.
-inline constexpr size_t kAgentMaxReceiveBytes = size_t{4} << 20;
 
 class RulesDistribution {
  public:

@@ -34,6 +34,7 @@
 #include "agent/host_facts.h"
 #include "agent/root.h"
 #include "agent/scan.h"
+#include "common/protocol.h"
 #include "common/rules.h"
 
 namespace ksweep::agent {
@@ -49,7 +50,7 @@ using std::chrono::seconds;
 constexpr int kKeepaliveTimeMs = 60 * 1000;
 constexpr int kKeepaliveTimeoutMs = 20 * 1000;
 // What the collector may send at once: a rule set is the largest message (the built-in one is a few kB).
-constexpr int kMaxReceiveMessageBytes = 4 << 20;
+constexpr int kMaxReceiveMessageBytes = static_cast<int>(kAgentMaxReceiveBytes);
 // Bounds on the heartbeat interval a collector may set.
 constexpr seconds kMinHeartbeat{1};
 constexpr seconds kMaxHeartbeat{24 * 3600};
