@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "agent/probes/proc_entry.h"
 #include "common/glob.h"
 
 namespace ksweep::agent {
@@ -19,17 +20,6 @@ constexpr size_t kMaxChangesDescribed = 8;
 // tens of thousands of processes the next poll waits at least this many times the last one's duration, so polling
 // stays under 1 % of a core however large the process table is.
 constexpr int kPollDurationFactor = 100;
-
-// A PID folder name as a number, or -1 for anything else in /proc (self, sys, ...).
-int PidOf(const char* name) {
-  if (*name == '\0') return -1;
-  int pid = 0;
-  for (const char* c = name; *c != '\0'; ++c) {
-    if (*c < '0' || *c > '9' || pid > 100'000'000) return -1;
-    pid = pid * 10 + (*c - '0');
-  }
-  return pid;
-}
 
 bool Matches(const std::vector<std::string>& globs, std::string_view name) {
   return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) { return GlobMatch(g, name); });
@@ -128,8 +118,7 @@ bool ProcessWatcher::ReadMatching() {
     const ssize_t n = ::read(fd, comm, sizeof comm);
     ::close(fd);
     if (n <= 0) continue;
-    std::string_view name(comm, static_cast<size_t>(n));
-    while (!name.empty() && (name.back() == '\n' || name.back() == '\0')) name.remove_suffix(1);
+    const std::string_view name = CommName(std::string_view(comm, static_cast<size_t>(n)));
     if (Matches(globs_, name)) next_.push_back({pid, std::string(name)});
   }
   std::sort(next_.begin(), next_.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });

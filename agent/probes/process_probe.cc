@@ -4,17 +4,10 @@
 #include <cerrno>
 
 #include "agent/probe_registry.h"
+#include "agent/probes/proc_entry.h"
 
 namespace ksweep::agent {
 namespace {
-
-bool IsPid(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
 
 class ProcessProbe final : public Probe {
  public:
@@ -32,17 +25,17 @@ class ProcessProbe final : public Probe {
       return result;
     }
     for (const auto& e : *entries) {
-      if (!IsPid(e.name)) continue;
+      const int pid = PidOf(e.name);
+      if (pid < 0) continue;
       const std::string base = std::string(kProcDir) + "/" + e.name;
       auto comm = ctx.root.ReadFile(base + "/comm", 256);
       if (!comm.ok()) continue;  // the process exited meanwhile
       ++result.items;
-      std::string name = std::move(*comm);
-      while (!name.empty() && (name.back() == '\n' || name.back() == '\0')) name.pop_back();
+      std::string name(CommName(*comm));
       Observation o;
       o.kind = ObservationKind::kProcess;
       o.evidence_kind = v1::EVIDENCE_KIND_PROCESS;
-      o.pid = std::stoi(e.name);
+      o.pid = pid;
       o.path = base;
       char exe[4096];
       // Readable for every process only with CAP_SYS_PTRACE; without it the name still counts.
