@@ -159,6 +159,12 @@ Result<v1::RuleSet> ParseRules(std::string_view json, std::string_view origin) {
   return rules;
 }
 
+Status RequireVersion(const v1::RuleSet& rules, std::string_view origin) {
+  if (!rules.version().empty()) return Status::Ok();
+  return Status::InvalidArgument(std::string(origin) +
+                                 ": version: missing (the collector and its agents compare rule sets by it alone)");
+}
+
 Result<v1::RuleSet> LoadRulesFile(const std::string& path) {
   // Non-blocking open and a type check first: a FIFO or a folder given as --rules must be an error, not a hang.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);

@@ -22,4 +22,8 @@ Result<v1::RuleSet> BuiltinRules();
 // Checks what the JSON schema cannot: the semantics of every field. Returns the first problem found.
 Status ValidateRules(const v1::RuleSet& rules, std::string_view origin);
 
+// Rules the collector hands to agents must carry a version: the collector and its agents compare rule sets by it
+// alone (collector --rules, pushed rules, the agent's persisted copy).
+Status RequireVersion(const v1::RuleSet& rules, std::string_view origin);
+
 }  // namespace ksweep

@@ -7,10 +7,7 @@ namespace ksweep::server {
 Result<std::shared_ptr<const v1::CollectorMessage>> RulesDistribution::Read(const std::string& path) {
   auto rules = LoadRulesFile(path);
   if (!rules.ok()) return rules.status();
-  if (rules->version().empty()) {
-    return Status::InvalidArgument(path + ": version: missing (agents report the version they run; the collector "
-                                          "sends the rules to those reporting another)");
-  }
+  if (Status status = RequireVersion(*rules, path); !status.ok()) return status;
   auto message = std::make_shared<v1::CollectorMessage>();
   *message->mutable_rules() = std::move(*rules);
   const size_t bytes = message->ByteSizeLong();

@@ -19,12 +19,9 @@ constexpr size_t kMaxPersistedRulesBytes = size_t{16} << 20;
 std::string PersistedRulesPath(const std::string& state_dir) { return state_dir + "/" + kRulesFileName; }
 
 Status ValidatePushedRules(const v1::RuleSet& rules) {
-  if (Status status = ValidateRules(rules, "rules from the collector"); !status.ok()) return status;
-  if (rules.version().empty()) {
-    return Status::InvalidArgument(
-        "rules from the collector: version: missing (the collector compares it with the version each agent reports)");
-  }
-  return Status::Ok();
+  constexpr std::string_view kOrigin = "rules from the collector";
+  if (Status status = ValidateRules(rules, kOrigin); !status.ok()) return status;
+  return RequireVersion(rules, kOrigin);
 }
 
 std::optional<v1::RuleSet> LoadPersistedRules(const std::string& state_dir, const LoggerPtr& log) {
@@ -34,13 +31,8 @@ std::optional<v1::RuleSet> LoadPersistedRules(const std::string& state_dir, cons
   Status problem = text.status();
   if (text.ok()) {
     auto rules = ParseRules(*text, path);
-    if (rules.ok() && rules->version().empty()) {
-      problem = Status::InvalidArgument(path + ": version: missing");
-    } else if (rules.ok()) {
-      return std::move(*rules);
-    } else {
-      problem = rules.status();
-    }
+    problem = rules.ok() ? RequireVersion(*rules, path) : rules.status();
+    if (problem.ok()) return std::move(*rules);
   }
   const std::string aside = path + ".corrupt";
   const bool moved = std::rename(path.c_str(), aside.c_str()) == 0;
