@@ -1,6 +1,7 @@
 #include "agent/detect.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -67,6 +68,21 @@ class ObservationIndex {
   std::unordered_map<std::string, std::vector<size_t>> by_name_;
 };
 
+// The record kinds of Windows and macOS signals: one observation kind each, matched by name.
+std::optional<ObservationKind> RecordKindOf(v1::SignalKind kind) {
+  switch (kind) {
+    case v1::SIGNAL_KIND_INSTALLED_PROGRAM: return ObservationKind::kInstalledProgram;
+    case v1::SIGNAL_KIND_REGISTRY_KEY: return ObservationKind::kRegistryKey;
+    case v1::SIGNAL_KIND_WINDOWS_SERVICE: return ObservationKind::kWindowsService;
+    case v1::SIGNAL_KIND_WINDOWS_DRIVER: return ObservationKind::kWindowsDriver;
+    case v1::SIGNAL_KIND_APP_BUNDLE: return ObservationKind::kAppBundle;
+    case v1::SIGNAL_KIND_PACKAGE_RECEIPT: return ObservationKind::kPackageReceipt;
+    case v1::SIGNAL_KIND_LAUNCHD_JOB: return ObservationKind::kLaunchdJob;
+    case v1::SIGNAL_KIND_KERNEL_EXTENSION: return ObservationKind::kKernelExtension;
+    default: return std::nullopt;
+  }
+}
+
 struct Hit {
   size_t observation;
   const v1::Signal* signal;
@@ -130,17 +146,32 @@ std::vector<Hit> MatchSignal(const v1::Signal& s, const ObservationIndex& index,
           [](const Observation&) { return v1::PRODUCT_STATE_RUNNING; });
       break;
     default:
+      // Windows and macOS records: names compare without case, as those systems compare them. A service the live
+      // agent sees running says RUNNING; a record read from a disk says what the rule implies (INSTALLED unless told).
+      if (const auto kind = RecordKindOf(s.kind())) {
+        add(index.Match(*kind, s.pattern(), name_of, true, true), [&s, live](const Observation& o) {
+          return (o.active && live) ? v1::PRODUCT_STATE_RUNNING : FromImplies(s.implies());
+        });
+      }
       break;
   }
+  // Qualifiers make a shared name specific: a `kl*` driver counts only with a Kaspersky company or image path.
+  std::erase_if(hits, [&s, &obs](const Hit& h) {
+    const Observation& o = obs[h.observation];
+    return (!s.vendor().empty() && !GlobMatch(s.vendor(), o.vendor, true)) ||
+           (!s.image().empty() && !GlobMatch(s.image(), o.image, true));
+  });
   return hits;
 }
 
 bool IsRuntime(const Observation& o) {
-  return o.kind == ObservationKind::kProcess || o.kind == ObservationKind::kKernelModule ||
-         (o.kind == ObservationKind::kService && o.active);
+  return o.kind == ObservationKind::kProcess || o.kind == ObservationKind::kKernelModule || o.active;
 }
 
 int StateRank(v1::ProductState s) { return static_cast<int>(s); }
+
+// Records that name themselves (an Uninstall entry, a bundle, a service): the evidence repeats their fields.
+bool IsRecord(ObservationKind kind) { return kind >= ObservationKind::kRegistryKey; }
 
 // Builds the finding of one product from its hits, or nothing when no STRONG signal matched.
 bool BuildFinding(const v1::Product& product, const std::vector<Hit>& hits, const Observations& obs,
@@ -161,7 +192,7 @@ bool BuildFinding(const v1::Product& product, const std::vector<Hit>& hits, cons
   v1::ProductState state = v1::PRODUCT_STATE_UNSPECIFIED;
   std::set<std::string> seen;
   std::string version;
-  v1::ProductState version_state = v1::PRODUCT_STATE_UNSPECIFIED;
+  int version_state = -1;
   for (const auto& h : hits) {
     const Observation& o = obs[h.observation];
     v1::ProductState implies = h.implies;
@@ -170,10 +201,13 @@ bool BuildFinding(const v1::Product& product, const std::vector<Hit>& hits, cons
       implies = package_cap;
     }
     if (h.signal->strength() == v1::STRENGTH_STRONG && StateRank(implies) > StateRank(state)) state = implies;
-    if (o.kind == ObservationKind::kPackage && !o.version.empty() &&
-        StateRank(h.implies) > StateRank(version_state)) {
+    // Package records give the version first; then what a strong record itself says (DisplayVersion,
+    // CFBundleShortVersionString, a receipt's version).
+    const int version_rank = StateRank(h.implies) * 2 + (o.kind == ObservationKind::kPackage ? 1 : 0);
+    if (!o.version.empty() && (o.kind == ObservationKind::kPackage || h.signal->strength() == v1::STRENGTH_STRONG) &&
+        version_rank > version_state) {
       version = o.version;
-      version_state = h.implies;
+      version_state = version_rank;
     }
     if (o.kind == ObservationKind::kPackage && o.package_state == PackageState::kBroken) finding->set_broken(true);
 
@@ -189,6 +223,11 @@ bool BuildFinding(const v1::Product& product, const std::vector<Hit>& hits, cons
     e->set_implies(implies);
     if (!o.sha256.empty()) e->set_sha256(o.sha256);
     if (o.pid != 0) e->set_pid(o.pid);
+    if (IsRecord(o.kind)) {
+      e->set_name(o.name);
+      e->set_version(o.version);
+      e->set_publisher(o.vendor);
+    }
   }
   finding->set_product_id(product.id());
   finding->set_product_name(product.name());
@@ -204,19 +243,40 @@ bool BuildFinding(const v1::Product& product, const std::vector<Hit>& hits, cons
   return true;
 }
 
+// A product that replaced another (UltraAV after Kaspersky) says so when both are on the host.
+void NoteSuccessors(const v1::RuleSet& rules, std::vector<v1::Finding>* findings) {
+  for (auto& f : *findings) {
+    for (const auto& product : rules.products()) {
+      if (product.id() != f.product_id()) continue;
+      for (const auto& successor : product.successor_of()) {
+        const bool predecessor_found = std::any_of(findings->begin(), findings->end(), [&](const v1::Finding& g) {
+          return std::any_of(successor.product_ids().begin(), successor.product_ids().end(),
+                             [&](const std::string& id) { return GlobMatch(id, g.product_id()); });
+        });
+        if (predecessor_found && f.note().empty()) f.set_note(successor.label());
+      }
+    }
+  }
+}
+
 }  // namespace
 
-std::vector<v1::Finding> Detect(const v1::RuleSet& rules, const Observations& observations, bool live) {
+std::vector<v1::Finding> Detect(const v1::RuleSet& rules, const Observations& observations, bool live,
+                                v1::Platform platform) {
   const ObservationIndex index(observations);
   std::vector<v1::Finding> findings;
   std::vector<bool> claimed(observations.size(), false);
+  std::set<std::string> vendors_found;
   // Specific products first; catch-alls then see only what no specific product claimed; fallbacks speak only when
-  // nothing else was found.
+  // nothing else of their vendor was found (UltraAV beside Kaspersky leftovers still shows the leftovers).
   for (const v1::ProductRole role :
        {v1::PRODUCT_ROLE_SPECIFIC, v1::PRODUCT_ROLE_CATCH_ALL, v1::PRODUCT_ROLE_FALLBACK}) {
-    if (role == v1::PRODUCT_ROLE_FALLBACK && !findings.empty()) break;
+    if (role == v1::PRODUCT_ROLE_FALLBACK) {
+      for (const auto& f : findings) vendors_found.insert(f.vendor());
+    }
     for (const auto& product : rules.products()) {
-      if (product.platform() != v1::PLATFORM_LINUX || product.role() != role) continue;
+      if (product.platform() != platform || product.role() != role) continue;
+      if (role == v1::PRODUCT_ROLE_FALLBACK && vendors_found.count(product.vendor()) != 0) continue;
       std::vector<Hit> hits;
       for (const auto& s : product.signals()) {
         for (auto& h : MatchSignal(s, index, observations, live)) {
@@ -230,6 +290,7 @@ std::vector<v1::Finding> Detect(const v1::RuleSet& rules, const Observations& ob
       findings.push_back(std::move(finding));
     }
   }
+  NoteSuccessors(rules, &findings);
   std::stable_sort(findings.begin(), findings.end(), [](const v1::Finding& a, const v1::Finding& b) {
     return StateRank(a.state()) > StateRank(b.state());
   });

@@ -9,9 +9,11 @@
 
 namespace ksweep::agent {
 
-// One finding per product with at least one STRONG signal matched. Weak signals are attached as corroboration but
-// never create a finding nor raise its state. RUNNING evidence counts only when `live` (the host's own root).
-std::vector<v1::Finding> Detect(const v1::RuleSet& rules, const Observations& observations, bool live);
+// One finding per product of `platform` with at least one STRONG signal matched. Weak signals are attached as
+// corroboration but never create a finding nor raise its state. RUNNING evidence counts only when `live` (the host's
+// own root).
+std::vector<v1::Finding> Detect(const v1::RuleSet& rules, const Observations& observations, bool live,
+                                v1::Platform platform);
 
 // Strongest state over findings, or CLEAN.
 v1::Verdict VerdictOf(const std::vector<v1::Finding>& findings);

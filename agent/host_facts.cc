@@ -7,6 +7,8 @@
 
 #include <cctype>
 
+#include "agent/platform.h"
+
 namespace ksweep::agent {
 namespace {
 
@@ -78,9 +80,26 @@ std::string HostIdFromMachineId(const std::string& machine_id) {
   return hex;
 }
 
+std::string NormalizedGuid(std::string_view guid) {
+  std::string hex;
+  for (char c : guid) {
+    if (c == '{' || c == '}' || c == '-') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return {};
+    hex.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return ValidMachineId(hex) ? hex : std::string();
+}
+
 v1::HostFacts ReadHostFacts(const Root& root, std::vector<std::string>* warnings) {
   v1::HostFacts facts;
   facts.set_root(root.path());
+  facts.set_platform(root.platform());
+  PlatformSpecOf(root.platform()).read_facts(root, &facts, warnings);
+  return facts;
+}
+
+void ReadLinuxFacts(const Root& root, v1::HostFacts* out, std::vector<std::string>* warnings) {
+  v1::HostFacts& facts = *out;
 
   std::string hostname;
   if (root.live()) {
@@ -115,7 +134,6 @@ v1::HostFacts ReadHostFacts(const Root& root, std::vector<std::string>* warnings
     const std::string a = Trimmed(*arch);
     facts.set_arch(a.substr(0, a.find('\n')));
   }
-  return facts;
 }
 
 }  // namespace ksweep::agent

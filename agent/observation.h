@@ -1,4 +1,5 @@
-// What probes see, before any rule is applied: packages, files, services, processes, modules.
+// What probes see, before any rule is applied: packages, files, services, processes, modules; on Windows registry
+// keys, installed programs, services and drivers; on macOS bundles, receipts, launchd jobs and kernel extensions.
 #pragma once
 
 #include <string>
@@ -8,7 +9,21 @@
 
 namespace ksweep::agent {
 
-enum class ObservationKind { kPackage, kPath, kService, kProcess, kKernelModule };
+enum class ObservationKind {
+  kPackage,
+  kPath,
+  kService,
+  kProcess,
+  kKernelModule,
+  kRegistryKey,
+  kInstalledProgram,
+  kWindowsService,
+  kWindowsDriver,
+  kAppBundle,
+  kPackageReceipt,
+  kLaunchdJob,
+  kKernelExtension,
+};
 
 // How the package database describes a package. For dpkg the third word of Status decides.
 enum class PackageState {
@@ -21,12 +36,15 @@ enum class PackageState {
 struct Observation {
   ObservationKind kind = ObservationKind::kPath;
   v1::EvidenceKind evidence_kind = v1::EVIDENCE_KIND_UNSPECIFIED;
-  // Package, unit or script, process (comm) or module name; for paths the path inside the root.
+  // Package, unit or script, process (comm) or module name; for paths the path inside the root; the registry key
+  // (`HKLM\SOFTWARE\KasperskyLab`), an Uninstall entry's DisplayName, a service's or driver's key name, a bundle's
+  // or kext's CFBundleIdentifier, a receipt's package id, a launchd Label.
   std::string name;
-  // Where a person can look: a path inside the root (status file, unit file), or /proc/PID.
+  // Where a person can look: a path inside the root (status file, unit file), /proc/PID, or a registry key.
   std::string path;
   std::string version;
-  std::string vendor;  // deb Maintainer, rpm Vendor
+  std::string vendor;  // deb Maintainer, rpm Vendor, Uninstall Publisher, a driver image's CompanyName
+  std::string image;   // a service's or driver's ImagePath, an Uninstall InstallLocation, a bundle's folder
   std::string detail;  // one human line, e.g. "status 'hold ok installed'"
   PackageState package_state = PackageState::kNotInstalled;
   bool active = false;      // a service unit that is running (live root)

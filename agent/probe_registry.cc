@@ -2,27 +2,28 @@
 
 namespace ksweep::agent {
 
-void ProbeRegistry::Register(std::string name, Factory factory) { factories_[std::move(name)] = std::move(factory); }
+void ProbeRegistry::Register(std::string name, v1::Platform platform, Factory factory) {
+  entries_.push_back(Entry{std::move(name), platform, std::move(factory)});
+}
 
-std::vector<ProbePtr> ProbeRegistry::CreateAll() const {
+std::vector<ProbePtr> ProbeRegistry::CreateFor(v1::Platform platform) const {
   std::vector<ProbePtr> probes;
-  for (const auto& [name, factory] : factories_) probes.push_back(factory());
+  for (const auto& entry : entries_) {
+    if (entry.platform == platform) probes.push_back(entry.factory());
+  }
   return probes;
 }
 
-std::vector<std::string> ProbeRegistry::Names() const {
-  std::vector<std::string> names;
-  for (const auto& [name, factory] : factories_) names.push_back(name);
-  return names;
-}
-
 void RegisterBuiltinProbes(ProbeRegistry& registry) {
-  registry.Register("dpkg", MakeDpkgProbe);
-  registry.Register("rpm", MakeRpmProbe);
-  registry.Register("paths", MakePathProbe);
-  registry.Register("services", MakeServiceProbe);
-  registry.Register("processes", MakeProcessProbe);
-  registry.Register("kernel_modules", MakeKernelModuleProbe);
+  registry.Register("dpkg", v1::PLATFORM_LINUX, MakeDpkgProbe);
+  registry.Register("rpm", v1::PLATFORM_LINUX, MakeRpmProbe);
+  registry.Register("paths", v1::PLATFORM_LINUX, MakePathProbe);
+  registry.Register("services", v1::PLATFORM_LINUX, MakeServiceProbe);
+  registry.Register("processes", v1::PLATFORM_LINUX, MakeProcessProbe);
+  registry.Register("kernel_modules", v1::PLATFORM_LINUX, MakeKernelModuleProbe);
+  // Files and folders the rules name, on every platform (paths compare without case where the platform does).
+  registry.Register("paths", v1::PLATFORM_WINDOWS, MakePathProbe);
+  registry.Register("paths", v1::PLATFORM_MACOS, MakePathProbe);
 }
 
 }  // namespace ksweep::agent

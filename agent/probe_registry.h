@@ -1,7 +1,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -9,16 +8,21 @@
 
 namespace ksweep::agent {
 
-// Name -> factory. Explicit registration (static initialisers get dropped from static libraries).
+// Name -> (platform, factory). Explicit registration (static initialisers get dropped from static libraries).
+// A probe reads one platform's system: a scan runs only the probes of the platform its root holds.
 class ProbeRegistry {
  public:
   using Factory = std::function<ProbePtr()>;
-  void Register(std::string name, Factory factory);
-  std::vector<ProbePtr> CreateAll() const;
-  std::vector<std::string> Names() const;
+  void Register(std::string name, v1::Platform platform, Factory factory);
+  std::vector<ProbePtr> CreateFor(v1::Platform platform) const;
 
  private:
-  std::map<std::string, Factory> factories_;
+  struct Entry {
+    std::string name;
+    v1::Platform platform;
+    Factory factory;
+  };
+  std::vector<Entry> entries_;  // in registration order; a name may serve several platforms
 };
 
 // Factories of the built-in probes, one per file under agent/probes/.

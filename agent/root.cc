@@ -5,9 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <strings.h>
+
 #include <cerrno>
 #include <cstring>
 #include <memory>
+
+#include "agent/platform.h"
 
 namespace ksweep::agent {
 namespace {
@@ -41,6 +45,35 @@ Root::Root(std::string path) {
   } else {
     path_ = std::move(path);
   }
+  platform_ = HostPlatform();
+  if (!live_) {
+    for (const PlatformSpec& spec : Platforms()) {
+      platform_ = spec.platform;
+      if (spec.marker.empty() || ResolveWith(spec.marker, true).ok()) break;
+    }
+  }
+  case_insensitive_ = PlatformSpecOf(platform_).case_insensitive;
+}
+
+std::string Root::Display(std::string_view inside) const {
+  if (platform_ != v1::PLATFORM_WINDOWS) return std::string(inside);
+  std::string out = "C:";
+  for (char c : inside) out.push_back(c == '/' ? '\\' : c);
+  return out;
+}
+
+std::string Root::FindIgnoringCase(const std::string& dir, const std::string& name) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return {};
+  std::string found;
+  while (const dirent* e = ::readdir(d)) {
+    if (::strcasecmp(e->d_name, name.c_str()) == 0) {
+      found = e->d_name;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
 }
 
 Status Root::Check() const {
@@ -51,7 +84,9 @@ Status Root::Check() const {
   return Status::Ok();
 }
 
-Result<std::string> Root::Resolve(std::string_view inside) const {
+Result<std::string> Root::Resolve(std::string_view inside) const { return ResolveWith(inside, case_insensitive_); }
+
+Result<std::string> Root::ResolveWith(std::string_view inside, bool case_insensitive) const {
   if (inside.empty() || inside.front() != '/') {
     return Status::InvalidArgument("path '" + std::string(inside) + "' is not absolute");
   }
@@ -81,8 +116,20 @@ Result<std::string> Root::Resolve(std::string_view inside) const {
       host += "/" + comp;
       struct stat st {};
       if (::lstat(host.c_str(), &st) != 0) {
+        const int err = errno;
+        std::string stored;
+        if (err == ENOENT && case_insensitive) {
+          std::string parent = path_;
+          for (const auto& c : resolved) parent += "/" + c;
+          stored = FindIgnoringCase(parent, comp);
+        }
         // The last missing component is fine for callers that check existence; report it as not found.
-        return FromErrno(errno, std::string(inside));
+        if (stored.empty()) return FromErrno(err, std::string(inside));
+        comp = std::move(stored);
+        host = path_;
+        for (const auto& c : resolved) host += "/" + c;
+        host += "/" + comp;
+        if (::lstat(host.c_str(), &st) != 0) return FromErrno(errno, std::string(inside));
       }
       if (S_ISLNK(st.st_mode)) {
         if (++links > kMaxSymlinks) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "ksweep/v1/rules.pb.h"
 
 namespace ksweep::agent {
 
@@ -32,10 +33,14 @@ struct FileInfo {
 class Root {
  public:
   // `path` is the scanned root; "/" means the live host (processes and kernel modules are readable).
+  // The platform is recognised from what the root holds (agent/platform.h): a Windows or macOS system root is
+  // read with names compared without case, as its own system compares them.
   explicit Root(std::string path);
 
   const std::string& path() const { return path_; }
   bool live() const { return live_; }
+  v1::Platform platform() const { return platform_; }
+  bool case_insensitive() const { return case_insensitive_; }
 
   // A host path (on the real filesystem) for `inside` (an absolute path as the scanned system sees it), with every
   // symlink resolved inside the root. Fails on loops, dangling links and non-absolute input.
@@ -50,12 +55,21 @@ class Root {
   Result<std::vector<DirEntry>> ListDir(std::string_view inside) const;
   bool Exists(std::string_view inside) const { return Stat(inside).ok(); }
 
+  // How the scanned system writes `inside`: `C:\Program Files\Kaspersky Lab` on Windows, unchanged elsewhere.
+  std::string Display(std::string_view inside) const;
+
   // Checks the root itself is a readable folder.
   Status Check() const;
 
  private:
+  // Finds `name` in the host folder `dir` ignoring ASCII case: the name as stored, or "" when absent.
+  static std::string FindIgnoringCase(const std::string& dir, const std::string& name);
+  Result<std::string> ResolveWith(std::string_view inside, bool case_insensitive) const;
+
   std::string path_;  // without trailing slash, "" for "/"
   bool live_ = false;
+  v1::Platform platform_ = v1::PLATFORM_UNSPECIFIED;
+  bool case_insensitive_ = false;
 };
 
 // Where the live kernel's views are: always the real /proc, only meaningful when Root::live().

@@ -53,7 +53,7 @@ Result<v1::HostReport> Scan(const ScanOptions& options, const v1::RuleSet& rules
 
   const ProbeContext ctx{root, rules, log, options.command_timeout};
   Observations observations;
-  for (const auto& probe : registry.CreateAll()) {
+  for (const auto& probe : registry.CreateFor(root.platform())) {
     const auto start = std::chrono::steady_clock::now();
     ProbeResult r = probe->Run(ctx);
     const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
@@ -64,6 +64,7 @@ Result<v1::HostReport> Scan(const ScanOptions& options, const v1::RuleSet& rules
     run->set_duration_us(took.count());
     run->set_items(r.items);
     if (run->state() == v1::PROBE_STATE_FAILED) {
+      report.set_incomplete(true);
       warnings.push_back("probe " + run->name() + " failed, the scan is incomplete: " + r.status.message());
       log->warn("probe failed probe={} root={} error=\"{}\"", run->name(), root.path(), r.status.message());
     }
@@ -74,7 +75,7 @@ Result<v1::HostReport> Scan(const ScanOptions& options, const v1::RuleSet& rules
     for (auto& o : r.observations) observations.push_back(std::move(o));
   }
 
-  std::vector<v1::Finding> findings = Detect(rules, observations, root.live());
+  std::vector<v1::Finding> findings = Detect(rules, observations, root.live(), root.platform());
   for (auto& f : findings) {
     if (!f.version().empty()) continue;
     for (const auto& p : rules.products()) {

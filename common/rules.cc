@@ -81,10 +81,54 @@ Status ValidateSignal(const v1::Signal& s) {
         return Status::InvalidArgument("pattern: a service is a unit or script name, not a path");
       }
       break;
+    case v1::SIGNAL_KIND_REGISTRY_KEY: {
+      const std::string& p = s.pattern();
+      if (!(p.starts_with("HKLM\\SOFTWARE\\") || p.starts_with("HKLM\\SYSTEM\\"))) {
+        return Status::InvalidArgument("pattern: a registry key under HKLM\\SOFTWARE\\ or HKLM\\SYSTEM\\, e.g. "
+                                       "HKLM\\SOFTWARE\\KasperskyLab");
+      }
+      if (HasGlobMeta(std::string_view(p).substr(0, p.rfind('\\')))) {
+        return Status::InvalidArgument("pattern: wildcards are allowed in the last key name only");
+      }
+      break;
+    }
+    case v1::SIGNAL_KIND_INSTALLED_PROGRAM:
+    case v1::SIGNAL_KIND_WINDOWS_SERVICE:
+    case v1::SIGNAL_KIND_WINDOWS_DRIVER:
+    case v1::SIGNAL_KIND_APP_BUNDLE:
+    case v1::SIGNAL_KIND_PACKAGE_RECEIPT:
+    case v1::SIGNAL_KIND_LAUNCHD_JOB:
+    case v1::SIGNAL_KIND_KERNEL_EXTENSION:
+      break;
     default:
       return Status::InvalidArgument("kind: unknown value " + std::to_string(s.kind()));
   }
+  if (!s.vendor().empty()) {
+    if (Status st = ValidateGlob(s.vendor()); !st.ok()) return Status::InvalidArgument("vendor: " + st.message());
+  }
+  if (!s.image().empty()) {
+    if (Status st = ValidateGlob(s.image()); !st.ok()) return Status::InvalidArgument("image: " + st.message());
+  }
   return Status::Ok();
+}
+
+// The platform whose probes produce what a signal kind matches; UNSPECIFIED for kinds every platform has.
+v1::Platform PlatformOfKind(v1::SignalKind kind) {
+  switch (kind) {
+    case v1::SIGNAL_KIND_PACKAGE:
+    case v1::SIGNAL_KIND_PACKAGE_VENDOR:
+    case v1::SIGNAL_KIND_SERVICE:
+    case v1::SIGNAL_KIND_KERNEL_MODULE: return v1::PLATFORM_LINUX;
+    case v1::SIGNAL_KIND_INSTALLED_PROGRAM:
+    case v1::SIGNAL_KIND_REGISTRY_KEY:
+    case v1::SIGNAL_KIND_WINDOWS_SERVICE:
+    case v1::SIGNAL_KIND_WINDOWS_DRIVER: return v1::PLATFORM_WINDOWS;
+    case v1::SIGNAL_KIND_APP_BUNDLE:
+    case v1::SIGNAL_KIND_PACKAGE_RECEIPT:
+    case v1::SIGNAL_KIND_LAUNCHD_JOB:
+    case v1::SIGNAL_KIND_KERNEL_EXTENSION: return v1::PLATFORM_MACOS;
+    default: return v1::PLATFORM_UNSPECIFIED;
+  }
 }
 
 Status ValidateVersionSource(const v1::VersionSource& v) {
@@ -125,7 +169,14 @@ Status ValidateRules(const v1::RuleSet& rules, std::string_view origin) {
     bool has_strong = false;
     for (int j = 0; j < p.signals_size(); ++j) {
       const v1::Signal& s = p.signals(j);
-      if (Status st = ValidateSignal(s); !st.ok()) {
+      Status st = ValidateSignal(s);
+      const v1::Platform kind_platform = PlatformOfKind(s.kind());
+      if (st.ok() && kind_platform != v1::PLATFORM_UNSPECIFIED && kind_platform != p.platform()) {
+        st = Status::InvalidArgument("kind: " + v1::SignalKind_Name(s.kind()) + " is not seen on " +
+                                     v1::Platform_Name(p.platform()) + " (it is a " +
+                                     v1::Platform_Name(kind_platform) + " record)");
+      }
+      if (!st.ok()) {
         return Status::InvalidArgument(std::string(origin) + ": " + field + ".signals[" + std::to_string(j) + "]." +
                                        st.message());
       }
@@ -135,6 +186,17 @@ Status ValidateRules(const v1::RuleSet& rules, std::string_view origin) {
       return Status::InvalidArgument(Where(origin, field + ".signals") +
                                      "no STRONG signal: weak signals only corroborate, so this product could never "
                                      "be found");
+    }
+    for (int j = 0; j < p.successor_of_size(); ++j) {
+      const v1::Successor& succ = p.successor_of(j);
+      const std::string where = field + ".successor_of[" + std::to_string(j) + "]";
+      if (succ.product_ids().empty()) return Status::InvalidArgument(Where(origin, where + ".product_ids") + "empty");
+      if (succ.label().empty()) return Status::InvalidArgument(Where(origin, where + ".label") + "missing");
+      for (const auto& id : succ.product_ids()) {
+        if (Status st = ValidateGlob(id); !st.ok()) {
+          return Status::InvalidArgument(Where(origin, where + ".product_ids") + st.message());
+        }
+      }
     }
     for (int j = 0; j < p.version_sources_size(); ++j) {
       if (Status st = ValidateVersionSource(p.version_sources(j)); !st.ok()) {

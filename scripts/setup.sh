@@ -9,8 +9,12 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-program-options-dev libspdlog-dev libfmt-dev libssl-dev libsqlite3-dev
+  # Windows registry hives (the agent links libhivex.a); libplist is built from its Debian source (scripts/deps/)
+  libhivex-dev
   # tests: GoogleTest, real package managers for fixtures, Python stubs for the API example
   libgtest-dev libgmock-dev rpm db5.3-util sqlite3 dpkg-dev python3 python3-grpcio python3-protobuf
+  # tests: Windows hives written with hivex's own tools
+  libhivex-bin libwin-hivex-perl
   # benchmarks
   libbenchmark-dev time
   # packaging (docs/PACKAGING.md): debs, rpms, lint, signed repositories, throw-away Debian roots, unit checks

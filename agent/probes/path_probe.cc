@@ -19,7 +19,7 @@ class PathProbe final : public Probe {
     std::set<std::string> hash_wanted;  // paths named by BINARY signals
     std::set<std::string> patterns;
     for (const auto& product : ctx.rules.products()) {
-      if (product.platform() != v1::PLATFORM_LINUX) continue;
+      if (product.platform() != ctx.root.platform()) continue;
       for (const auto& s : product.signals()) {
         if (s.kind() != v1::SIGNAL_KIND_PATH && s.kind() != v1::SIGNAL_KIND_BINARY) continue;
         patterns.insert(s.pattern());
@@ -39,7 +39,7 @@ class PathProbe final : public Probe {
         Observation o;
         o.kind = ObservationKind::kPath;
         o.name = path;
-        o.path = path;
+        o.path = ctx.root.Display(path);
         o.is_dir = info->is_dir;
         o.executable = info->is_regular && info->executable;
         if (info->is_regular && hash_wanted.count(pattern) != 0) {
@@ -51,7 +51,7 @@ class PathProbe final : public Probe {
           }
         }
         o.evidence_kind = o.sha256.empty() ? v1::EVIDENCE_KIND_PATH : v1::EVIDENCE_KIND_BINARY;
-        o.detail = std::string(o.is_dir ? "folder " : "file ") + path + " exists" +
+        o.detail = std::string(o.is_dir ? "folder " : "file ") + o.path + " exists" +
                    (o.sha256.empty() ? "" : ", sha256 " + o.sha256);
         result.observations.push_back(std::move(o));
       }
@@ -75,7 +75,7 @@ class PathProbe final : public Probe {
     }
     std::vector<std::string> out;
     for (const auto& e : *entries) {
-      if (GlobMatch(leaf, e.name)) out.push_back((dir == "/" ? "" : dir) + "/" + e.name);
+      if (GlobMatch(leaf, e.name, ctx.root.case_insensitive())) out.push_back((dir == "/" ? "" : dir) + "/" + e.name);
     }
     return out;
   }

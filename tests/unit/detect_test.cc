@@ -55,6 +55,10 @@ class DetectTest : public ::testing::Test {
     return o;
   }
 
+  static std::vector<v1::Finding> DetectLinux(const v1::RuleSet& rules, const Observations& obs, bool live) {
+    return Detect(rules, obs, live, v1::PLATFORM_LINUX);
+  }
+
   const v1::Finding* Find(const std::vector<v1::Finding>& findings, const std::string& id) {
     for (const auto& f : findings) {
       if (f.product_id() == id) return &f;
@@ -68,7 +72,7 @@ class DetectTest : public ::testing::Test {
 TEST_F(DetectTest, NothingOnACleanHost) {
   const Observations obs = {Package("bash", "5.2", PackageState::kInstalled, "Debian <x@debian.org>"),
                             Path("/usr/bin", true), Process("sshd", 10), Module("ext4")};
-  const auto findings = Detect(rules_, obs, /*live=*/true);
+  const auto findings = DetectLinux(rules_, obs, /*live=*/true);
   EXPECT_TRUE(findings.empty());
   EXPECT_EQ(VerdictOf(findings), v1::VERDICT_CLEAN);
 }
@@ -76,7 +80,7 @@ TEST_F(DetectTest, NothingOnACleanHost) {
 TEST_F(DetectTest, InstalledPackageGivesVersionAndEvidence) {
   const Observations obs = {Package("kesl", "12.1.0.1234", PackageState::kInstalled),
                             Path("/opt/kaspersky/kesl", true), Path("/opt/kaspersky", true)};
-  const auto findings = Detect(rules_, obs, false);
+  const auto findings = DetectLinux(rules_, obs, false);
   ASSERT_EQ(findings.size(), 1u);  // the fallback "traces" product stays quiet when a product is found
   EXPECT_EQ(findings[0].product_id(), "kesl");
   EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_INSTALLED);
@@ -91,27 +95,27 @@ TEST_F(DetectTest, ConfigFilesPackageCapsFileEvidenceAtRemnant) {
   // After `dpkg -r`, conffiles stay; they must not turn a removed product back into an installed one.
   const Observations obs = {Package("kesl", "12.1.0.1234", PackageState::kConfigFiles),
                             Path("/opt/kaspersky/kesl", true)};
-  const auto findings = Detect(rules_, obs, false);
+  const auto findings = DetectLinux(rules_, obs, false);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_REMNANT);
   EXPECT_EQ(VerdictOf(findings), v1::VERDICT_REMNANT);
 }
 
 TEST_F(DetectTest, BrokenPackageIsInstalledAndSaysSo) {
-  const auto findings = Detect(rules_, {Package("kess", "3.3", PackageState::kBroken)}, false);
+  const auto findings = DetectLinux(rules_, {Package("kess", "3.3", PackageState::kBroken)}, false);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_INSTALLED);
   EXPECT_TRUE(findings[0].broken());
 }
 
 TEST_F(DetectTest, WeakSignalsAloneNeverFlag) {
-  const auto findings = Detect(rules_, {Module("redirfs"), Module("avflt"), Process("wdserver", 5)}, true);
+  const auto findings = DetectLinux(rules_, {Module("redirfs"), Module("avflt"), Process("wdserver", 5)}, true);
   EXPECT_TRUE(findings.empty());
 }
 
 TEST_F(DetectTest, WeakSignalsCorroborateButDoNotRaiseTheState) {
   const auto findings =
-      Detect(rules_, {Package("kav4fs", "8.0.4", PackageState::kConfigFiles), Module("redirfs")}, true);
+      DetectLinux(rules_, {Package("kav4fs", "8.0.4", PackageState::kConfigFiles), Module("redirfs")}, true);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_REMNANT);
   ASSERT_EQ(findings[0].evidence_size(), 2);
@@ -121,7 +125,7 @@ TEST_F(DetectTest, WeakSignalsCorroborateButDoNotRaiseTheState) {
 TEST_F(DetectTest, RuntimeEvidenceOnlyOnTheLiveRoot) {
   const Observations obs = {Package("kesl", "12", PackageState::kInstalled), Process("kesl", 4242),
                             Service("kesl.service", true)};
-  auto live = Detect(rules_, obs, true);
+  auto live = DetectLinux(rules_, obs, true);
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].state(), v1::PRODUCT_STATE_RUNNING);
   bool has_pid = false;
@@ -129,41 +133,41 @@ TEST_F(DetectTest, RuntimeEvidenceOnlyOnTheLiveRoot) {
   EXPECT_TRUE(has_pid);
   EXPECT_EQ(VerdictOf(live), v1::VERDICT_RUNNING);
 
-  auto image = Detect(rules_, obs, false);
+  auto image = DetectLinux(rules_, obs, false);
   ASSERT_EQ(image.size(), 1u);
   EXPECT_EQ(image[0].state(), v1::PRODUCT_STATE_INSTALLED);
 }
 
 TEST_F(DetectTest, ProcessAloneIsRunningEvenWithoutPackage) {
-  const auto findings = Detect(rules_, {Process("klnagent", 77, "/opt/kaspersky/klnagent64/sbin/klnagent")}, true);
+  const auto findings = DetectLinux(rules_, {Process("klnagent", 77, "/opt/kaspersky/klnagent64/sbin/klnagent")}, true);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].product_id(), "klnagent");
   EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_RUNNING);
 }
 
 TEST_F(DetectTest, SysVScriptAndUnitNamesAreOneService) {
-  auto findings = Detect(rules_, {Service("kesl", false)}, false);  // /etc/init.d/kesl
+  auto findings = DetectLinux(rules_, {Service("kesl", false)}, false);  // /etc/init.d/kesl
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].product_id(), "kesl");
-  findings = Detect(rules_, {Service("klnagent64.service", false)}, false);
+  findings = DetectLinux(rules_, {Service("klnagent64.service", false)}, false);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].product_id(), "klnagent");
 }
 
 TEST_F(DetectTest, CatchAllSeesOnlyUnclaimedPackages) {
   const std::string kl = "Kaspersky Lab <support@kaspersky.com>";
-  auto findings = Detect(rules_, {Package("kesl", "12", PackageState::kInstalled, kl)}, false);
+  auto findings = DetectLinux(rules_, {Package("kesl", "12", PackageState::kInstalled, kl)}, false);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].product_id(), "kesl");
 
-  findings = Detect(rules_, {Package("kfuture-product", "1", PackageState::kInstalled, kl)}, false);
+  findings = DetectLinux(rules_, {Package("kfuture-product", "1", PackageState::kInstalled, kl)}, false);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].product_id(), "kaspersky-package");
   EXPECT_EQ(findings[0].evidence(0).confidence(), v1::CONFIDENCE_INFERRED);
 }
 
 TEST_F(DetectTest, FallbackOnlyWhenNothingElse) {
-  auto findings = Detect(rules_, {Path("/opt/kaspersky", true), Path("/var/log/kaspersky", true)}, false);
+  auto findings = DetectLinux(rules_, {Path("/opt/kaspersky", true), Path("/var/log/kaspersky", true)}, false);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].product_id(), "kaspersky-traces");
   EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_REMNANT);
@@ -171,18 +175,18 @@ TEST_F(DetectTest, FallbackOnlyWhenNothingElse) {
 
 TEST_F(DetectTest, BinaryRuleIgnoresAFolderOfTheSameName) {
   Observation dir = Path("/opt/kaspersky/ScanEngine/bin/kavhttpd", true);
-  auto findings = Detect(rules_, {dir}, false);
+  auto findings = DetectLinux(rules_, {dir}, false);
   EXPECT_TRUE(findings.empty());
   Observation file = Path("/opt/kaspersky/ScanEngine/bin/kavhttpd", false);
   file.sha256 = std::string(64, 'a');
-  findings = Detect(rules_, {file}, false);
+  findings = DetectLinux(rules_, {file}, false);
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].product_id(), "scanengine");
   EXPECT_EQ(findings[0].evidence(0).sha256(), std::string(64, 'a'));
 }
 
 TEST_F(DetectTest, FindingsSortedStrongestFirst) {
-  const auto findings = Detect(rules_,
+  const auto findings = DetectLinux(rules_,
                                {Package("klnagent64", "15", PackageState::kConfigFiles),
                                 Package("kesl", "12", PackageState::kInstalled), Process("kavhttpd", 9)},
                                true);
