@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "common/glob.h"
+#include "common/platform.h"
 
 namespace ksweep::agent {
 namespace {
@@ -45,7 +46,7 @@ class ObservationIndex {
   // Indices of observations of `kind` whose `field` matches `pattern`.
   template <typename Field>
   std::vector<size_t> Match(ObservationKind kind, const std::string& pattern, Field field, bool icase,
-                            bool name_field) const {
+                            bool name_field, Backslash backslash = Backslash::kEscapes) const {
     if (name_field && !icase && !HasGlobMeta(pattern)) {
       auto it = by_name_.find(Key(kind, pattern));
       return it == by_name_.end() ? std::vector<size_t>{} : it->second;
@@ -54,7 +55,7 @@ class ObservationIndex {
     auto it = by_kind_.find(static_cast<int>(kind));
     if (it == by_kind_.end()) return out;
     for (size_t i : it->second) {
-      if (GlobMatch(pattern, field(obs_[i]), icase)) out.push_back(i);
+      if (GlobMatch(pattern, field(obs_[i]), icase, backslash)) out.push_back(i);
     }
     return out;
   }
@@ -89,7 +90,11 @@ struct Hit {
   v1::ProductState implies;
 };
 
-std::vector<Hit> MatchSignal(const v1::Signal& s, const ObservationIndex& index, const Observations& obs, bool live) {
+std::vector<Hit> MatchSignal(const v1::Signal& s, const ObservationIndex& index, const Observations& obs, bool live,
+                             v1::Platform platform) {
+  // Windows and macOS names compare without case; a Windows pattern's backslash is a path separator.
+  const bool icase = NamesIgnoreCase(platform);
+  const Backslash backslash = PatternBackslash(platform);
   std::vector<Hit> hits;
   auto add = [&](const std::vector<size_t>& found, auto implies_of) {
     for (size_t i : found) {
@@ -110,11 +115,11 @@ std::vector<Hit> MatchSignal(const v1::Signal& s, const ObservationIndex& index,
           [](const Observation& o) { return PackageImplies(o.package_state); });
       break;
     case v1::SIGNAL_KIND_PATH:
-      add(index.Match(ObservationKind::kPath, s.pattern(), name_of, false, true),
+      add(index.Match(ObservationKind::kPath, s.pattern(), name_of, icase, true, backslash),
           [&s](const Observation&) { return FromImplies(s.implies()); });
       break;
     case v1::SIGNAL_KIND_BINARY:
-      add(index.Match(ObservationKind::kPath, s.pattern(), name_of, false, true), [&s](const Observation& o) {
+      add(index.Match(ObservationKind::kPath, s.pattern(), name_of, icase, true, backslash), [&s](const Observation& o) {
         return o.is_dir ? v1::PRODUCT_STATE_UNSPECIFIED : FromImplies(s.implies());
       });
       break;
@@ -135,8 +140,8 @@ std::vector<Hit> MatchSignal(const v1::Signal& s, const ObservationIndex& index,
       const bool by_exe = !s.pattern().empty() && s.pattern().front() == '/';
       add(by_exe ? index.Match(
                        ObservationKind::kProcess, s.pattern(),
-                       [](const Observation& o) -> const std::string& { return o.exe; }, false, false)
-                 : index.Match(ObservationKind::kProcess, s.pattern(), name_of, false, true),
+                       [](const Observation& o) -> const std::string& { return o.exe; }, icase, false, backslash)
+                 : index.Match(ObservationKind::kProcess, s.pattern(), name_of, icase, true, backslash),
           [](const Observation&) { return v1::PRODUCT_STATE_RUNNING; });
       break;
     }
@@ -149,17 +154,17 @@ std::vector<Hit> MatchSignal(const v1::Signal& s, const ObservationIndex& index,
       // Windows and macOS records: names compare without case, as those systems compare them. A service the live
       // agent sees running says RUNNING; a record read from a disk says what the rule implies (INSTALLED unless told).
       if (const auto kind = RecordKindOf(s.kind())) {
-        add(index.Match(*kind, s.pattern(), name_of, true, true), [&s, live](const Observation& o) {
+        add(index.Match(*kind, s.pattern(), name_of, true, true, backslash), [&s, live](const Observation& o) {
           return (o.active && live) ? v1::PRODUCT_STATE_RUNNING : FromImplies(s.implies());
         });
       }
       break;
   }
   // Qualifiers make a shared name specific: a `kl*` driver counts only with a Kaspersky company or image path.
-  std::erase_if(hits, [&s, &obs](const Hit& h) {
+  std::erase_if(hits, [&](const Hit& h) {
     const Observation& o = obs[h.observation];
-    return (!s.vendor().empty() && !GlobMatch(s.vendor(), o.vendor, true)) ||
-           (!s.image().empty() && !GlobMatch(s.image(), o.image, true));
+    return (!s.vendor().empty() && !GlobMatch(s.vendor(), o.vendor, true, backslash)) ||
+           (!s.image().empty() && !GlobMatch(s.image(), o.image, true, backslash));
   });
   return hits;
 }
@@ -279,7 +284,7 @@ std::vector<v1::Finding> Detect(const v1::RuleSet& rules, const Observations& ob
       if (role == v1::PRODUCT_ROLE_FALLBACK && vendors_found.count(product.vendor()) != 0) continue;
       std::vector<Hit> hits;
       for (const auto& s : product.signals()) {
-        for (auto& h : MatchSignal(s, index, observations, live)) {
+        for (auto& h : MatchSignal(s, index, observations, live, platform)) {
           if (role != v1::PRODUCT_ROLE_SPECIFIC && claimed[h.observation]) continue;
           hits.push_back(h);
         }

@@ -8,9 +8,9 @@ namespace ksweep::agent {
 namespace {
 
 constexpr PlatformSpec kPlatforms[] = {
-    {v1::PLATFORM_WINDOWS, "/Windows/System32/config/SOFTWARE", true, ReadWindowsFacts},
-    {v1::PLATFORM_MACOS, "/System/Library/CoreServices/SystemVersion.plist", true, ReadMacosFacts},
-    {v1::PLATFORM_LINUX, "", false, ReadLinuxFacts},
+    {v1::PLATFORM_WINDOWS, "/Windows/System32/config/SOFTWARE", ReadWindowsFacts},
+    {v1::PLATFORM_MACOS, "/System/Library/CoreServices/SystemVersion.plist", ReadMacosFacts},
+    {v1::PLATFORM_LINUX, "", ReadLinuxFacts},
 };
 
 }  // namespace

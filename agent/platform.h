@@ -1,5 +1,5 @@
-// Which operating system a scanned root holds, and what differs by platform outside the probes and rules: how file
-// names compare and where the host facts are. Adding a platform is one row in Platforms() (platform.cc), its facts
+// Which operating system a scanned root holds, and what differs by platform outside the probes and rules: where the
+// host facts are (how names compare: common/platform.h). Adding a platform is one row in Platforms() (platform.cc), its facts
 // reader under platforms/, its probes (registered with the platform in probe_registry.cc) and its rules.
 #pragma once
 
@@ -20,8 +20,6 @@ struct PlatformSpec {
   // A file only this platform's system root holds (as the platform spells it; looked up without case); empty for
   // the fallback.
   std::string_view marker;
-  // NTFS and APFS compare names without case, and a copy mounted on Linux keeps whatever case was written.
-  bool case_insensitive = false;
   // Fills id, hostname, OS, kernel and arch of a root of this platform; warnings say what could not be read.
   void (*read_facts)(const Root& root, v1::HostFacts* facts, std::vector<std::string>* warnings) = nullptr;
 };

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "agent/platform.h"
+#include "common/platform.h"
 
 namespace ksweep::agent {
 namespace {
@@ -52,7 +53,8 @@ Root::Root(std::string path) {
       if (spec.marker.empty() || ResolveWith(spec.marker, true).ok()) break;
     }
   }
-  case_insensitive_ = PlatformSpecOf(platform_).case_insensitive;
+  // NTFS and APFS compare names without case, and a copy mounted on Linux keeps whatever case was written.
+  case_insensitive_ = NamesIgnoreCase(platform_);
 }
 
 std::string Root::Display(std::string_view inside) const {

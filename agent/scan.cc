@@ -79,7 +79,9 @@ Result<v1::HostReport> Scan(const ScanOptions& options, const v1::RuleSet& rules
   for (auto& f : findings) {
     if (!f.version().empty()) continue;
     for (const auto& p : rules.products()) {
-      if (p.id() == f.product_id()) f.set_version(VersionFromSources(root, p, &warnings));
+      if (p.id() == f.product_id() && p.platform() == root.platform()) {
+        f.set_version(VersionFromSources(root, p, &warnings));
+      }
     }
   }
   report.set_verdict(VerdictOf(findings));

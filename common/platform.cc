@@ -25,4 +25,12 @@ std::optional<v1::Platform> ParsePlatformName(std::string_view name) {
   return std::nullopt;
 }
 
+bool NamesIgnoreCase(v1::Platform platform) {
+  return platform == v1::PLATFORM_WINDOWS || platform == v1::PLATFORM_MACOS;
+}
+
+Backslash PatternBackslash(v1::Platform platform) {
+  return platform == v1::PLATFORM_WINDOWS ? Backslash::kLiteral : Backslash::kEscapes;
+}
+
 }  // namespace ksweep

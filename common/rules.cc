@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/glob.h"
+#include "common/platform.h"
 
 namespace ksweep {
 namespace {
@@ -43,14 +44,17 @@ Status CheckAbsolutePathPattern(const std::string& pattern) {
   return Status::Ok();
 }
 
-Status ValidateSignal(const v1::Signal& s) {
+Status ValidateSignal(const v1::Signal& s, v1::Platform platform) {
+  const Backslash backslash = PatternBackslash(platform);
   using v1::SignalKind;
   if (s.kind() == v1::SIGNAL_KIND_UNSPECIFIED) return Status::InvalidArgument("kind: missing");
   if (s.strength() == v1::STRENGTH_UNSPECIFIED) return Status::InvalidArgument("strength: missing (STRONG or WEAK)");
   if (s.confidence() == v1::CONFIDENCE_UNSPECIFIED) {
     return Status::InvalidArgument("confidence: missing (OFFICIAL, CODE, MULTI or INFERRED)");
   }
-  if (Status st = ValidateGlob(s.pattern()); !st.ok()) return Status::InvalidArgument("pattern: " + st.message());
+  if (Status st = ValidateGlob(s.pattern(), backslash); !st.ok()) {
+    return Status::InvalidArgument("pattern: " + st.message());
+  }
   switch (s.kind()) {
     case v1::SIGNAL_KIND_PATH:
     case v1::SIGNAL_KIND_BINARY:
@@ -104,10 +108,14 @@ Status ValidateSignal(const v1::Signal& s) {
       return Status::InvalidArgument("kind: unknown value " + std::to_string(s.kind()));
   }
   if (!s.vendor().empty()) {
-    if (Status st = ValidateGlob(s.vendor()); !st.ok()) return Status::InvalidArgument("vendor: " + st.message());
+    if (Status st = ValidateGlob(s.vendor(), backslash); !st.ok()) {
+      return Status::InvalidArgument("vendor: " + st.message());
+    }
   }
   if (!s.image().empty()) {
-    if (Status st = ValidateGlob(s.image()); !st.ok()) return Status::InvalidArgument("image: " + st.message());
+    if (Status st = ValidateGlob(s.image(), backslash); !st.ok()) {
+      return Status::InvalidArgument("image: " + st.message());
+    }
   }
   return Status::Ok();
 }
@@ -148,7 +156,9 @@ Status ValidateVersionSource(const v1::VersionSource& v) {
 
 Status ValidateRules(const v1::RuleSet& rules, std::string_view origin) {
   if (rules.products().empty()) return Status::InvalidArgument(std::string(origin) + ": products: no products");
-  std::set<std::string> ids;
+  // One product may be on several platforms under one id (klnagent on Linux, Windows and macOS), so fleet queries
+  // by product span platforms; within a platform an id is unique.
+  std::set<std::pair<std::string, int>> ids;
   for (int i = 0; i < rules.products_size(); ++i) {
     const v1::Product& p = rules.products(i);
     std::string field = "products[" + std::to_string(i) + "]";
@@ -157,8 +167,9 @@ Status ValidateRules(const v1::RuleSet& rules, std::string_view origin) {
       return Status::InvalidArgument(Where(origin, field + ".id") + "'" + p.id() +
                                      "' is not a slug (lowercase letters, digits, '-', '_', '.'; at most 64)");
     }
-    if (!ids.insert(p.id()).second) {
-      return Status::InvalidArgument(Where(origin, field + ".id") + "duplicate id '" + p.id() + "'");
+    if (!ids.insert({p.id(), p.platform()}).second) {
+      return Status::InvalidArgument(Where(origin, field + ".id") + "duplicate id '" + p.id() + "' on " +
+                                     v1::Platform_Name(p.platform()));
     }
     field += " (" + p.id() + ")";
     if (p.name().empty()) return Status::InvalidArgument(Where(origin, field + ".name") + "missing");
@@ -169,7 +180,7 @@ Status ValidateRules(const v1::RuleSet& rules, std::string_view origin) {
     bool has_strong = false;
     for (int j = 0; j < p.signals_size(); ++j) {
       const v1::Signal& s = p.signals(j);
-      Status st = ValidateSignal(s);
+      Status st = ValidateSignal(s, p.platform());
       const v1::Platform kind_platform = PlatformOfKind(s.kind());
       if (st.ok() && kind_platform != v1::PLATFORM_UNSPECIFIED && kind_platform != p.platform()) {
         st = Status::InvalidArgument("kind: " + v1::SignalKind_Name(s.kind()) + " is not seen on " +

@@ -196,5 +196,125 @@ TEST_F(DetectTest, FindingsSortedStrongestFirst) {
   EXPECT_EQ(findings[2].state(), v1::PRODUCT_STATE_REMNANT);
 }
 
+
+// Windows and macOS records, as the hive and plist probes describe them.
+Observation Record(ObservationKind kind, v1::EvidenceKind evidence, const std::string& name,
+                   const std::string& vendor = "", const std::string& image = "", const std::string& version = "") {
+  Observation o;
+  o.kind = kind;
+  o.evidence_kind = evidence;
+  o.name = name;
+  o.path = "HKLM\\SOFTWARE\\...\\" + name;
+  o.vendor = vendor;
+  o.image = image;
+  o.version = version;
+  return o;
+}
+Observation Program(const std::string& display_name, const std::string& publisher, const std::string& version = "") {
+  return Record(ObservationKind::kInstalledProgram, v1::EVIDENCE_KIND_INSTALLED_PROGRAM, display_name, publisher, "",
+                version);
+}
+Observation Driver(const std::string& name, const std::string& company, const std::string& image) {
+  return Record(ObservationKind::kWindowsDriver, v1::EVIDENCE_KIND_WINDOWS_DRIVER, name, company, image);
+}
+Observation WinService(const std::string& name, const std::string& image) {
+  return Record(ObservationKind::kWindowsService, v1::EVIDENCE_KIND_WINDOWS_SERVICE, name, "", image);
+}
+Observation Key(const std::string& key) {
+  return Record(ObservationKind::kRegistryKey, v1::EVIDENCE_KIND_REGISTRY_KEY, key);
+}
+
+std::vector<v1::Finding> DetectWindows(const v1::RuleSet& rules, const Observations& obs) {
+  return Detect(rules, obs, false, v1::PLATFORM_WINDOWS);
+}
+
+TEST_F(DetectTest, WindowsKesFromItsUninstallEntryServiceAndDrivers) {
+  const auto findings = DetectWindows(
+      rules_, {Program("Kaspersky Endpoint Security for Windows", "AO Kaspersky Lab", "11.11.0.452"),
+               WinService("AVP21.3", "\"C:\\Program Files (x86)\\Kaspersky Lab\\Kaspersky Endpoint Security for "
+                                     "Windows\\avp.exe\" -r"),
+               Driver("klif", "AO Kaspersky Lab", "\\SystemRoot\\System32\\DRIVERS\\klif.sys"),
+               Key("HKLM\\SOFTWARE\\WOW6432Node\\KasperskyLab")});
+  ASSERT_EQ(findings.size(), 1u) << findings[1].product_id();
+  EXPECT_EQ(findings[0].product_id(), "kes");
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_INSTALLED);
+  EXPECT_EQ(findings[0].version(), "11.11.0.452");
+  ASSERT_GE(findings[0].evidence_size(), 3);
+  EXPECT_EQ(findings[0].evidence(0).name(), "Kaspersky Endpoint Security for Windows");
+  EXPECT_EQ(findings[0].evidence(0).publisher(), "AO Kaspersky Lab");
+}
+
+TEST_F(DetectTest, WindowsNamesCompareWithoutCase) {
+  const auto findings = DetectWindows(rules_, {WinService("KLNAGENT", "C:\\x\\klnagent.exe")});
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "klnagent");
+}
+
+TEST_F(DetectTest, AKlDriverOfAnotherCompanyIsNotKaspersky) {
+  EXPECT_TRUE(DetectWindows(rules_, {Driver("kldrv", "Klein Systems GmbH",
+                                            "\\SystemRoot\\System32\\drivers\\kldrv.sys")})
+                  .empty());
+  // The same name with Kaspersky's company, or under a Kaspersky folder, is.
+  auto findings = DetectWindows(rules_, {Driver("klhk", "AO Kaspersky Lab", "\\SystemRoot\\System32\\drivers\\klhk.sys")});
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kaspersky-other");
+  findings = DetectWindows(
+      rules_, {Driver("klids", "", "\\??\\C:\\ProgramData\\Kaspersky Lab\\AVP21.25\\Bases\\klids.sys")});
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kaspersky-other");
+}
+
+TEST_F(DetectTest, AKasperskyLikeNameFromAnotherPublisherIsNotKaspersky) {
+  EXPECT_TRUE(DetectWindows(rules_, {Program("Kaspersky Cleaner Helper", "Contoso Utilities")}).empty());
+  const auto findings = DetectWindows(rules_, {Program("Kaspersky Password Manager", "AO Kaspersky Lab", "9.0")});
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kaspersky-other");
+  EXPECT_EQ(findings[0].version(), "9.0");
+}
+
+TEST_F(DetectTest, LeftoversAloneAreARemnant) {
+  const auto findings = DetectWindows(rules_, {Key("HKLM\\SOFTWARE\\KasperskyLab"), Path("/ProgramData/Kaspersky Lab", true)});
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kaspersky-traces");
+  EXPECT_EQ(findings[0].state(), v1::PRODUCT_STATE_REMNANT);
+}
+
+TEST_F(DetectTest, UltraAvBesideKasperskyLeftoversSaysMigrated) {
+  const auto findings =
+      DetectWindows(rules_, {Program("UltraAV", "Pango", "1.0"), Key("HKLM\\SOFTWARE\\WOW6432Node\\KasperskyLab")});
+  ASSERT_EQ(findings.size(), 2u);
+  const v1::Finding* ultra = Find(findings, "ultraav");
+  ASSERT_NE(ultra, nullptr);
+  EXPECT_EQ(ultra->state(), v1::PRODUCT_STATE_INSTALLED);
+  EXPECT_EQ(ultra->note(), "migrated from Kaspersky");
+  const v1::Finding* traces = Find(findings, "kaspersky-traces");
+  ASSERT_NE(traces, nullptr);
+  EXPECT_EQ(traces->state(), v1::PRODUCT_STATE_REMNANT);
+  // UltraAV alone is a product with a state of its own, and no note.
+  const auto alone = DetectWindows(rules_, {Program("UltraAV", "Pango")});
+  ASSERT_EQ(alone.size(), 1u);
+  EXPECT_TRUE(alone[0].note().empty());
+}
+
+TEST_F(DetectTest, RulesOfOnePlatformNeverMatchAnother) {
+  // /opt/kaspersky on a Windows disk is not KESL, and an Uninstall entry means nothing on Linux.
+  EXPECT_TRUE(DetectWindows(rules_, {Path("/opt/kaspersky/kesl", true)}).empty());
+  EXPECT_TRUE(DetectLinux(rules_, {Program("Kaspersky Endpoint Security for Windows", "AO Kaspersky Lab")}, false).empty());
+}
+
+TEST_F(DetectTest, MacAppBundleGivesTheVersion) {
+  Observation app = Record(ObservationKind::kAppBundle, v1::EVIDENCE_KIND_APP_BUNDLE, "com.kaspersky.kes", "",
+                           "/Applications/Kaspersky Endpoint Security for Mac.app", "11.3.0");
+  Observation job = Record(ObservationKind::kLaunchdJob, v1::EVIDENCE_KIND_LAUNCHD_JOB, "com.kaspersky.kav");
+  const auto findings = Detect(rules_, {app, job}, false, v1::PLATFORM_MACOS);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].product_id(), "kes");
+  EXPECT_EQ(findings[0].version(), "11.3.0");
+  EXPECT_EQ(findings[0].evidence_size(), 2);
+  // A near miss of the reverse-DNS prefix is someone else's.
+  Observation near = Record(ObservationKind::kLaunchdJob, v1::EVIDENCE_KIND_LAUNCHD_JOB, "com.kasperskyfans.helper");
+  EXPECT_TRUE(Detect(rules_, {near}, false, v1::PLATFORM_MACOS).empty());
+}
+
 }  // namespace
 }  // namespace ksweep::agent

@@ -40,27 +40,59 @@ TEST(BuiltinRules, CoverEveryLinuxProductOfTheGuide) {
 TEST(BuiltinRules, ConfidenceAndStrengthFollowTheGuide) {
   auto rules = BuiltinRules();
   ASSERT_TRUE(rules.ok());
-  const std::set<std::string> inferred = {"kav4ws",   "klms",           "kics-gui",          "wdserver",
-                                          "klnagent.service", "kav4fs-supervisor", "/etc/opt/kaspersky",
-                                          "*kaspersky*"};
-  const std::set<std::string> weak = {"redirfs*", "avflt*", "wdserver"};
+  // Every identifier the guide marks Inferred (or does not give at all), as "KIND pattern".
+  const std::set<std::string> inferred = {
+      "PACKAGE kav4ws", "PACKAGE klms", "PACKAGE kics-gui", "PROCESS wdserver", "SERVICE klnagent.service",
+      "SERVICE kav4fs-supervisor", "PATH /etc/opt/kaspersky", "PACKAGE_VENDOR *kaspersky*",
+      // Windows: the Publisher string, versioned and renamed DisplayNames, KSWS's kavfsslp, every UltraAV identifier.
+      "INSTALLED_PROGRAM *", "INSTALLED_PROGRAM Kaspersky Anti-Virus [0-9]*",
+      "INSTALLED_PROGRAM Kaspersky Secure Connection*", "WINDOWS_SERVICE kavfsslp",
+      "PATH /Program Files/Kaspersky Lab/Kaspersky Total Security *",
+      "PATH /Program Files (x86)/Kaspersky Lab/Kaspersky Total Security *", "INSTALLED_PROGRAM UltraAV*",
+      "INSTALLED_PROGRAM UltraVPN*", "PATH /Program Files/UltraAV", "PATH /Program Files (x86)/UltraAV",
+      "PATH /Program Files/UltraVPN", "PATH /Program Files (x86)/UltraVPN",
+      // macOS: no app bundle id is in a source; UltraAV's path neither.
+      "APP_BUNDLE com.kaspersky.*", "PATH /Applications/UltraAV.app"};
+  const std::set<std::string> weak = {"MODULE redirfs*", "MODULE avflt*", "PROCESS wdserver",
+                                      "WINDOWS_SERVICE kavfsgt", "WINDOWS_SERVICE kavfsmui",
+                                      "WINDOWS_SERVICE kavfsrcn", "WINDOWS_SERVICE kavfswh",
+                                      "WINDOWS_SERVICE kavfsslp", "PROCESS ksdeui.exe"};
   std::set<std::string> seen;
   for (const auto& p : rules->products()) {
     for (const auto& s : p.signals()) {
-      if (inferred.count(s.pattern())) {
-        EXPECT_EQ(s.confidence(), v1::CONFIDENCE_INFERRED) << p.id() << " " << s.pattern();
-        seen.insert(s.pattern());
+      std::string kind = v1::SignalKind_Name(s.kind()).substr(std::string("SIGNAL_KIND_").size());
+      if (kind == "KERNEL_MODULE") kind = "MODULE";
+      const std::string key = kind + " " + s.pattern();
+      if (inferred.count(key)) {
+        EXPECT_EQ(s.confidence(), v1::CONFIDENCE_INFERRED) << p.id() << " " << key;
+        seen.insert(key);
       }
-      if (weak.count(s.pattern())) {
-        EXPECT_EQ(s.strength(), v1::STRENGTH_WEAK) << p.id() << " " << s.pattern();
+      if (weak.count(key)) {
+        EXPECT_EQ(s.strength(), v1::STRENGTH_WEAK) << p.id() << " " << key;
       }
       if (s.confidence() == v1::CONFIDENCE_INFERRED) {
-        EXPECT_TRUE(inferred.count(s.pattern())) << "inferred but not in the guide's list: " << s.pattern();
+        EXPECT_TRUE(inferred.count(key)) << "inferred but not in the guide's list: " << p.id() << " " << key;
       }
-      EXPECT_FALSE(s.source().empty()) << p.id() << " " << s.pattern() << " has no source";
+      EXPECT_FALSE(s.source().empty()) << p.id() << " " << key << " has no source";
     }
   }
   EXPECT_EQ(seen, inferred);
+}
+
+// A `kl*` driver or an `AVP*` service names no vendor: on its own it is someone else's as often as Kaspersky's, so a
+// rule that may establish a finding with it must also ask for a Kaspersky company, publisher or image path.
+TEST(BuiltinRules, SharedWindowsNamesNeedAQualifier) {
+  auto rules = BuiltinRules();
+  ASSERT_TRUE(rules.ok());
+  int checked = 0;
+  for (const auto& p : rules->products()) {
+    for (const auto& s : p.signals()) {
+      if (s.pattern() != "kl*" && s.pattern() != "AVP*" && s.pattern() != "*") continue;
+      ++checked;
+      EXPECT_TRUE(!s.vendor().empty() || !s.image().empty()) << p.id() << " " << s.pattern() << " has no qualifier";
+    }
+  }
+  EXPECT_GT(checked, 0);
 }
 
 std::string Product(const std::string& body) {
