@@ -7,10 +7,37 @@
 namespace ksweep::agent {
 namespace {
 
+// dpkg's and rpm's databases (only the database files, not their locks and journals: an rpm query may create those,
+// and must not trigger the next scan), the service folders, Kaspersky's install root.
+constexpr InventoryPlace kLinuxInventory[] = {
+    {"/var/lib/dpkg", "status", true},
+    {"/var/lib/rpm", "rpmdb.sqlite", true},
+    {"/var/lib/rpm", "Packages", true},
+    {"/var/lib/rpm", "Packages.db", true},
+    {"/usr/lib/sysimage/rpm", "rpmdb.sqlite", true},
+    {"/usr/lib/sysimage/rpm", "Packages", true},
+    {"/usr/lib/sysimage/rpm", "Packages.db", true},
+    {"/etc/systemd/system", "", false},
+    {"/lib/systemd/system", "", false},
+    {"/usr/lib/systemd/system", "", false},
+    {"/run/systemd/system", "", false},
+    {"/etc/init.d", "", false},
+    {"/opt/kaspersky", "", false},
+};
+// Programs, services and drivers all live in the two hives.
+constexpr InventoryPlace kWindowsInventory[] = {
+    {"/Windows/System32/config", "SOFTWARE", true},
+    {"/Windows/System32/config", "SYSTEM", true},
+};
+constexpr InventoryPlace kMacosInventory[] = {
+    {"/Applications", "", false},           {"/Library/LaunchDaemons", "", false}, {"/Library/LaunchAgents", "", false},
+    {"/var/db/receipts", "", false},        {"/Library/Extensions", "", false},
+};
+
 constexpr PlatformSpec kPlatforms[] = {
-    {v1::PLATFORM_WINDOWS, "/Windows/System32/config/SOFTWARE", ReadWindowsFacts},
-    {v1::PLATFORM_MACOS, "/System/Library/CoreServices/SystemVersion.plist", ReadMacosFacts},
-    {v1::PLATFORM_LINUX, "", ReadLinuxFacts},
+    {v1::PLATFORM_WINDOWS, "/Windows/System32/config/SOFTWARE", ReadWindowsFacts, kWindowsInventory},
+    {v1::PLATFORM_MACOS, "/System/Library/CoreServices/SystemVersion.plist", ReadMacosFacts, kMacosInventory},
+    {v1::PLATFORM_LINUX, "", ReadLinuxFacts, kLinuxInventory},
 };
 
 }  // namespace

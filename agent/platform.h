@@ -15,6 +15,13 @@ namespace ksweep::agent {
 
 class Root;
 
+// A folder where a platform records what is installed; a change there may change a scan's answer.
+struct InventoryPlace {
+  std::string_view dir;
+  std::string_view name_glob;  // only entries matching this; empty: any entry
+  bool contents = false;       // also in-place rewrites (a package database, a registry hive)
+};
+
 struct PlatformSpec {
   v1::Platform platform = v1::PLATFORM_UNSPECIFIED;
   // A file only this platform's system root holds (as the platform spells it; looked up without case); empty for
@@ -22,6 +29,8 @@ struct PlatformSpec {
   std::string_view marker;
   // Fills id, hostname, OS, kernel and arch of a root of this platform; warnings say what could not be read.
   void (*read_facts)(const Root& root, v1::HostFacts* facts, std::vector<std::string>* warnings) = nullptr;
+  // What the daemon watches besides the rules' own paths (agent/daemon/watcher.h).
+  std::span<const InventoryPlace> inventory;
 };
 
 // In the order they are recognised; the last one (Linux) is the fallback.

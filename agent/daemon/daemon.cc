@@ -126,7 +126,7 @@ class Daemon {
         store_(std::move(store)),
         watcher_(std::move(watcher)),
         rules_(std::make_shared<const v1::RuleSet>(*options.rules)),
-        watch_targets_(WatchTargetsFor(*rules_)),
+        watch_targets_(WatchTargetsFor(*rules_, root_.platform())),
         rng_(std::random_device{}()),
         heartbeat_interval_(options.heartbeat_interval),
         signals_(io),
@@ -459,7 +459,7 @@ class Daemon {
       log_->error("event=rules_persist_failed version={} error=\"{}\"", rules.version(), status.message());
     }
     rules_ = std::make_shared<const v1::RuleSet>(rules);
-    watch_targets_ = WatchTargetsFor(*rules_);
+    watch_targets_ = WatchTargetsFor(*rules_, root_.platform());
     log_->info("event=rules_updated version={} products={}", rules_->version(), rules_->products_size());
     RequestScan("rules_updated");
   }

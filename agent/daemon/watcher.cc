@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "agent/platform.h"
 #include "common/glob.h"
 
 namespace ksweep::agent {
@@ -20,22 +21,6 @@ constexpr uint32_t kEntryMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED
 constexpr uint32_t kAncestorMask = IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR |
                                    IN_MASK_ADD;
 
-// Where dpkg and rpm keep their databases; only the database files themselves, not their locks and journals
-// (an rpm query may create those, and must not trigger the next scan).
-struct PackageDb {
-  const char* dir;
-  const char* file;
-};
-constexpr PackageDb kPackageDbs[] = {
-    {"/var/lib/dpkg", "status"},
-    {"/var/lib/rpm", "rpmdb.sqlite"},          {"/var/lib/rpm", "Packages"},
-    {"/var/lib/rpm", "Packages.db"},           {"/usr/lib/sysimage/rpm", "rpmdb.sqlite"},
-    {"/usr/lib/sysimage/rpm", "Packages"},     {"/usr/lib/sysimage/rpm", "Packages.db"},
-};
-
-constexpr const char* kServiceDirs[] = {"/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system",
-                                        "/run/systemd/system", "/etc/init.d"};
-
 std::string Parent(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
@@ -45,13 +30,13 @@ std::string LastComponent(const std::string& path) { return path.substr(path.rfi
 
 }  // namespace
 
-std::vector<WatchTarget> WatchTargetsFor(const v1::RuleSet& rules) {
+std::vector<WatchTarget> WatchTargetsFor(const v1::RuleSet& rules, v1::Platform platform) {
   std::vector<WatchTarget> targets;
-  for (const auto& db : kPackageDbs) targets.push_back({db.dir, db.file, true});
-  for (const char* dir : kServiceDirs) targets.push_back({dir, "", false});
-  targets.push_back({"/opt/kaspersky", "", false});
-
+  for (const InventoryPlace& place : PlatformSpecOf(platform).inventory) {
+    targets.push_back({std::string(place.dir), std::string(place.name_glob), place.contents});
+  }
   for (const auto& product : rules.products()) {
+    if (product.platform() != platform) continue;
     for (const auto& signal : product.signals()) {
       const bool is_path = signal.kind() == v1::SIGNAL_KIND_PATH || signal.kind() == v1::SIGNAL_KIND_BINARY;
       if (!is_path || signal.pattern().size() < 2 || signal.pattern().front() != '/') continue;
@@ -81,6 +66,7 @@ FileWatcher::FileWatcher(boost::asio::io_context& io, int fd, LoggerPtr log) : s
 
 void FileWatcher::Arm(const Root& root, const std::vector<WatchTarget>& targets) {
   if (!stream_.is_open()) return;
+  names_ignore_case_ = root.case_insensitive();
   for (const auto& [wd, watch] : watches_) ::inotify_rm_watch(stream_.native_handle(), wd);
   watches_.clear();
   warned_limit_ = false;
@@ -151,7 +137,7 @@ std::optional<std::string> FileWatcher::Relevant(const inotify_event& event, con
   const Watch& watch = it->second;
   if (name.empty()) return watch.host_path;  // the folder itself changed or went away
   bool matches = watch.any_name;
-  for (const auto& glob : watch.name_globs) matches = matches || GlobMatch(glob, name);
+  for (const auto& glob : watch.name_globs) matches = matches || GlobMatch(glob, name, names_ignore_case_);
   if (!matches) return std::nullopt;
   return watch.host_path + "/" + name;
 }

@@ -38,9 +38,9 @@ struct WatchTarget {
   bool contents = false;  // also in-place rewrites (package databases), not only entries appearing and going
 };
 
-// The package databases, service folders, Kaspersky's install root, and the folder of every path, binary and
-// version file the rules name.
-std::vector<WatchTarget> WatchTargetsFor(const v1::RuleSet& rules);
+// Where `platform` records installs (agent/platform.h: package databases, service folders, hives, launchd folders)
+// and the folder of every path, binary and version file the rules of that platform name.
+std::vector<WatchTarget> WatchTargetsFor(const v1::RuleSet& rules, v1::Platform platform);
 
 class FileWatcher {
  public:
@@ -77,6 +77,7 @@ class FileWatcher {
   ChangeHandler on_change_;
   std::map<int, Watch> watches_;  // by watch descriptor
   bool warned_limit_ = false;
+  bool names_ignore_case_ = false;  // a Windows or macOS root: SOFTWARE and software are one hive
   alignas(inotify_event) std::array<char, 64 * 1024> buffer_{};
 };
 

@@ -227,7 +227,7 @@ class DaemonWatcherTest : public ::testing::Test {
   fs::path root_path() const { return fs::path(dir_.path()) / "root"; }
   void Arm() {
     changes_.clear();
-    watcher_->Arm(root_, agent::WatchTargetsFor(rules_));
+    watcher_->Arm(root_, agent::WatchTargetsFor(rules_, v1::PLATFORM_LINUX));
   }
   // Runs the loop until a change is reported; the path of the first one, or "" at the deadline.
   std::string NextChange() {
@@ -305,7 +305,7 @@ TEST_F(DaemonWatcherTest, WatchCountIsBounded) {
   watcher_->Arm(root_, targets);
   EXPECT_EQ(watcher_->watch_count(), agent::kMaxWatches);
   // Re-arming replaces, it does not pile up.
-  watcher_->Arm(root_, agent::WatchTargetsFor(rules_));
+  watcher_->Arm(root_, agent::WatchTargetsFor(rules_, v1::PLATFORM_LINUX));
   EXPECT_LT(watcher_->watch_count(), agent::kMaxWatches);
 }
 
@@ -346,7 +346,7 @@ TEST(DaemonCollectorStream, StalledStreamIsCancelledPastTheQueueLimit) {
 }
 
 TEST(DaemonWatchTargets, FromRules) {
-  const auto targets = agent::WatchTargetsFor(*BuiltinRules());
+  const auto targets = agent::WatchTargetsFor(*BuiltinRules(), v1::PLATFORM_LINUX);
   auto has = [&](const std::string& dir, const std::string& name) {
     for (const auto& t : targets) {
       if (t.dir == dir && t.name_glob == name) return true;
