@@ -14,6 +14,15 @@ std::string_view PlatformName(v1::Platform platform) {
   }
 }
 
+std::string_view PlatformLabel(v1::Platform platform) {
+  switch (platform) {
+    case v1::PLATFORM_LINUX: return "Linux";
+    case v1::PLATFORM_WINDOWS: return "Windows";
+    case v1::PLATFORM_MACOS: return "macOS";
+    default: return "Unknown";
+  }
+}
+
 std::optional<v1::Platform> ParsePlatformName(std::string_view name) {
   std::string lower(name);
   std::transform(lower.begin(), lower.end(), lower.begin(),

@@ -13,6 +13,9 @@ namespace ksweep {
 // "linux", "windows", "macos"; "unknown" for PLATFORM_UNSPECIFIED.
 std::string_view PlatformName(v1::Platform platform);
 
+// As a person writes it: "Linux", "Windows", "macOS"; "Unknown" for PLATFORM_UNSPECIFIED.
+std::string_view PlatformLabel(v1::Platform platform);
+
 // Case-insensitive; also accepts the enum spelling (PLATFORM_WINDOWS) and "mac". Nothing for anything else.
 std::optional<v1::Platform> ParsePlatformName(std::string_view name);
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/platform.h"
 #include "server/store/history.h"
 
 namespace ksweep::server {
@@ -11,7 +12,8 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-constexpr char kKeys[] = "verdict, product, version, os, hostname, label, seen_after, seen_before";
+constexpr char kKeys[] = "verdict, platform, product, version, os, hostname, label, seen_after, seen_before";
+constexpr char kPlatforms[] = "linux, windows or macos";
 
 Status Bad(const std::string& term, size_t offset, const std::string& why) {
   return Status::InvalidArgument("filter expr: term '" + term + "' at offset " + std::to_string(offset) + ": " + why);
@@ -30,6 +32,27 @@ Result<v1::Verdict> CheckVerdict(std::string_view name) {
                                    "' is not RUNNING, INSTALLED, REMNANT, CLEAN or STALE");
   }
   return *v;
+}
+
+Result<v1::Platform> CheckPlatform(std::string_view name) {
+  auto p = ParsePlatformName(name);
+  if (!p) return Status::InvalidArgument("platform '" + std::string(name) + "' is not " + kPlatforms);
+  return *p;
+}
+
+// Each item of a comma list through `check`; an empty item is an error like any other bad name.
+template <typename T, typename Check>
+Result<std::vector<T>> ParseList(const std::string& list, Check check) {
+  std::vector<T> out;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    auto v = check(std::string_view(list).substr(pos, comma - pos));
+    if (!v.ok()) return v.status();
+    out.push_back(*v);
+    pos = comma + 1;
+  }
+  return out;
 }
 
 void Tighten(std::optional<Micros>* bound, Micros value, bool lower) {
@@ -101,6 +124,18 @@ Result<HostQuery> ParseHostFilter(const v1::HostFilter& filter) {
     }
     q.verdict_sets.push_back(std::move(set));
   }
+  if (filter.platforms_size() > 0) {
+    std::vector<v1::Platform> set;
+    for (int i = 0; i < filter.platforms_size(); ++i) {
+      const auto p = filter.platforms(i);
+      if (p == v1::PLATFORM_UNSPECIFIED || !v1::Platform_IsValid(p)) {
+        return Status::InvalidArgument("filter platforms[" + std::to_string(i) + "]: " + std::to_string(p) +
+                                       " is not LINUX, WINDOWS or MACOS");
+      }
+      set.push_back(p);
+    }
+    q.platform_sets.push_back(std::move(set));
+  }
   if (!filter.product_id().empty() || !filter.version().empty()) {
     q.products.push_back({filter.product_id(), filter.version()});
   }
@@ -118,16 +153,13 @@ Result<HostQuery> ParseHostFilter(const v1::HostFilter& filter) {
   std::vector<std::string> versions;
   for (const auto& t : *terms) {
     if (t.key == "verdict") {
-      std::vector<v1::Verdict> set;
-      size_t pos = 0;
-      while (pos <= t.value.size()) {
-        const size_t comma = std::min(t.value.find(',', pos), t.value.size());
-        auto v = CheckVerdict(std::string_view(t.value).substr(pos, comma - pos));
-        if (!v.ok()) return Bad(t.text, t.offset, v.status().message());
-        set.push_back(*v);
-        pos = comma + 1;
-      }
-      q.verdict_sets.push_back(std::move(set));
+      auto set = ParseList<v1::Verdict>(t.value, CheckVerdict);
+      if (!set.ok()) return Bad(t.text, t.offset, set.status().message());
+      q.verdict_sets.push_back(std::move(*set));
+    } else if (t.key == "platform") {
+      auto set = ParseList<v1::Platform>(t.value, CheckPlatform);
+      if (!set.ok()) return Bad(t.text, t.offset, set.status().message());
+      q.platform_sets.push_back(std::move(*set));
     } else if (t.key == "product") {
       products.push_back(t.value);
     } else if (t.key == "version") {

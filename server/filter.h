@@ -8,7 +8,8 @@
 namespace ksweep::server {
 
 // `expr`: space-separated key=value terms (values may be double-quoted to hold spaces), keys verdict (comma list),
-// product, version, os, hostname (glob), label, seen_after, seen_before (RFC 3339). All terms and fields are ANDed.
+// platform (comma list of linux, windows, macos), product, version, os, hostname (glob), label, seen_after,
+// seen_before (RFC 3339). All terms and fields are ANDed.
 Result<HostQuery> ParseHostFilter(const v1::HostFilter& filter);
 
 }  // namespace ksweep::server

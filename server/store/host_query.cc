@@ -26,6 +26,14 @@ std::string CanonicalQuery(const HostQuery& query, v1::HostOrder order) {
     for (int v : sorted) s += std::to_string(v) + ",";
     Put(&out, "v", s);
   }
+  for (const auto& set : query.platform_sets) {
+    std::vector<int> sorted;
+    for (auto p : set) sorted.push_back(static_cast<int>(p));
+    std::sort(sorted.begin(), sorted.end());
+    std::string s;
+    for (int p : sorted) s += std::to_string(p) + ",";
+    Put(&out, "pf", s);
+  }
   for (const auto& p : query.products) {
     Put(&out, "p", p.product_id);
     Put(&out, "pv", p.version);

@@ -22,6 +22,7 @@ struct OsCondition {
 
 struct HostQuery {
   std::vector<std::vector<v1::Verdict>> verdict_sets;  // each set: any of
+  std::vector<std::vector<v1::Platform>> platform_sets;  // each set: any of; never PLATFORM_UNSPECIFIED
   std::vector<ProductCondition> products;
   std::vector<OsCondition> os;
   std::vector<std::string> hostname_globs;  // shell globs, case-sensitive
@@ -30,8 +31,8 @@ struct HostQuery {
   std::optional<Micros> seen_before;  // last_seen < this
 
   bool empty() const {
-    return verdict_sets.empty() && products.empty() && os.empty() && hostname_globs.empty() && labels.empty() &&
-           !seen_after && !seen_before;
+    return verdict_sets.empty() && platform_sets.empty() && products.empty() && os.empty() &&
+           hostname_globs.empty() && labels.empty() && !seen_after && !seen_before;
   }
 };
 

@@ -67,6 +67,19 @@ CREATE TABLE trend_delta(day INTEGER NOT NULL, verdict INTEGER NOT NULL, delta I
 CREATE TABLE counters(kind INTEGER NOT NULL, key TEXT NOT NULL, label TEXT NOT NULL, hosts INTEGER NOT NULL,
   PRIMARY KEY(kind, key)) WITHOUT ROWID;
 )sql",
+      // 2: the platform of each host (schema 1 knew only Linux agents), the last report's incomplete flag, and
+      // the per-platform counter (kind 5) the summary and the query planner read. The ordering indexes are made
+      // again with the platform among their filter columns.
+      R"sql(
+ALTER TABLE hosts ADD COLUMN platform INTEGER NOT NULL DEFAULT 1;    -- v1::Platform, never UNSPECIFIED
+ALTER TABLE hosts ADD COLUMN incomplete INTEGER NOT NULL DEFAULT 0;  -- the last report's HostReport.incomplete
+DROP INDEX hosts_by_hostname;
+DROP INDEX hosts_by_verdict;
+CREATE INDEX hosts_by_hostname ON hosts(hostname, host_id, verdict_order, os_id, os_version, labels, platform);
+CREATE INDEX hosts_by_verdict ON hosts(verdict_order, hostname, host_id, os_id, os_version, labels, platform);
+CREATE INDEX hosts_by_platform ON hosts(platform, verdict_order);
+INSERT INTO counters(kind, key, label, hosts) SELECT 5, 'linux', 'Linux', count(*) FROM hosts HAVING count(*) > 0;
+)sql",
   };
   return kMigrations;
 }
@@ -81,7 +94,9 @@ Result<int> UserVersion(Db& db) {
 
 }  // namespace
 
-Status Migrate(Db& db) {
+Status Migrate(Db& db) { return MigrateTo(db, static_cast<int>(Migrations().size())); }
+
+Status MigrateTo(Db& db, int target) {
   auto version = UserVersion(db);
   if (!version.ok()) return version.status();
   const int known = static_cast<int>(Migrations().size());
@@ -89,7 +104,11 @@ Status Migrate(Db& db) {
     return Status::InvalidArgument("database '" + db.path() + "': schema version " + std::to_string(*version) +
                                    " is newer than this collector supports (" + std::to_string(known) + ")");
   }
-  for (int v = *version; v < known; ++v) {
+  if (target < 0 || target > known) {
+    return Status::InvalidArgument("schema version " + std::to_string(target) + ": this collector knows 0 to " +
+                                   std::to_string(known));
+  }
+  for (int v = *version; v < target; ++v) {
     if (auto s = db.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     Status s = db.Exec(Migrations()[static_cast<size_t>(v)]);
     if (s.ok()) s = db.Exec("PRAGMA user_version = " + std::to_string(v + 1));

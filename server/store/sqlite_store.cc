@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/platform.h"
 #include "server/store/history.h"
 #include "server/store/sqlite_schema.h"
 
@@ -38,6 +39,7 @@ constexpr int kCounterProduct = 1;
 constexpr int kCounterOs = 2;
 constexpr int kCounterLabel = 3;       // hosts with a label: a selectivity estimate for the query planner
 constexpr int kCounterProductAny = 4;  // hosts with a finding of a product in any state: the same
+constexpr int kCounterPlatform = 5;    // key: PlatformName, label: PlatformLabel
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 
@@ -67,6 +69,11 @@ std::string DateOf(int64_t day) {
 std::string OsKey(const std::string& id, const std::string& version) {
   if (id.empty()) return "unknown";
   return version.empty() ? id : id + " " + version;
+}
+
+// Agents from before platforms existed send PLATFORM_UNSPECIFIED: they were all Linux agents.
+v1::Platform PlatformOf(const v1::HostFacts& facts) {
+  return facts.platform() == v1::PLATFORM_UNSPECIFIED ? v1::PLATFORM_LINUX : facts.platform();
 }
 
 std::string OsLabel(const v1::OsInfo& os) { return os.pretty_name().empty() ? os.name() : os.pretty_name(); }
@@ -170,6 +177,8 @@ struct HostRow {
   std::string os_name;
   std::string os_pretty;
   std::string agent_version;
+  v1::Platform platform = v1::PLATFORM_LINUX;
+  bool incomplete = false;
 };
 
 class SqliteStore::Txn {
@@ -183,15 +192,15 @@ class SqliteStore::Txn {
     } all[] = {
         {&find_host,
          "SELECT id, last_sequence, verdict, reported_verdict, hostname, os_id, os_version, first_seen, last_seen, "
-         "labels, os_name, os_pretty, agent_version FROM hosts WHERE host_id = ?"},
+         "labels, os_name, os_pretty, agent_version, platform, incomplete FROM hosts WHERE host_id = ?"},
         {&insert_host,
          "INSERT INTO hosts(hostname, os_id, os_version, os_name, os_pretty, verdict, reported_verdict, "
-         "verdict_order, products, labels, last_seen, last_report, last_sequence, agent_version, host_id, "
-         "first_seen) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+         "verdict_order, products, labels, last_seen, last_report, last_sequence, agent_version, platform, "
+         "incomplete, host_id, first_seen) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
         {&update_host,
          "UPDATE hosts SET hostname=?, os_id=?, os_version=?, os_name=?, os_pretty=?, verdict=?, "
          "reported_verdict=?, verdict_order=?, products=?, labels=?, last_seen=?, last_report=?, last_sequence=?, "
-         "agent_version=? WHERE id=?"},
+         "agent_version=?, platform=?, incomplete=? WHERE id=?"},
         {&update_host_light,
          "UPDATE hosts SET last_seen=?, last_report=?, last_sequence=? WHERE id=?"},
         {&insert_doc, "INSERT INTO host_docs(facts, report, host) VALUES(?,?,?)"},
@@ -254,6 +263,8 @@ class SqliteStore::Txn {
       h.os_name = find_host.Text(10);
       h.os_pretty = find_host.Text(11);
       h.agent_version = find_host.Text(12);
+      h.platform = static_cast<v1::Platform>(find_host.Int(13));
+      h.incomplete = find_host.Int(14) != 0;
       out = std::move(h);
     }
     find_host.Reset();
@@ -374,6 +385,8 @@ bool SameProducts(const ProductMap& a, const ProductMap& b) {
 // caller's thread, so the single writer thread spends its time on SQL alone.
 struct SqliteStore::PreparedReport {
   std::string host_id, hostname, os_id, os_version, os_name, os_pretty, os_label, agent_version;
+  v1::Platform platform = v1::PLATFORM_LINUX;
+  bool incomplete = false;
   std::set<std::string> labels;
   std::string labels_joined;
   v1::Verdict verdict = v1::VERDICT_UNSPECIFIED;
@@ -412,6 +425,8 @@ Result<SqliteStore::PreparedReport> PrepareReport(const ReportIn& in) {
   p.os_pretty = facts.os().pretty_name();
   p.os_label = OsLabel(facts.os());
   p.agent_version = in.report.agent_version();
+  p.platform = PlatformOf(facts);
+  p.incomplete = in.report.incomplete();
   p.labels.insert(facts.labels().begin(), facts.labels().end());
   p.labels_joined = JoinLabels(p.labels);
   p.verdict = in.report.verdict();
@@ -469,7 +484,7 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const SqliteSt
   const std::string& labels = in.labels_joined;
   const Micros last_seen = row ? std::max(row->last_seen, in.receive_time) : in.receive_time;
   const auto seq = static_cast<int64_t>(in.sequence);
-  // Columns 1-14 are the same in the full update and the insert; they differ from 15 on.
+  // Columns 1-16 are the same in the full update and the insert; they differ from 17 on.
   const auto BindHostColumns = [&](Stmt& st) -> Stmt& {
     return st.Bind(1, std::string_view(in.hostname))
         .Bind(2, std::string_view(in.os_id))
@@ -484,7 +499,9 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const SqliteSt
         .Bind(11, last_seen)
         .Bind(12, in.receive_time)
         .Bind(13, seq)
-        .Bind(14, std::string_view(in.agent_version));
+        .Bind(14, std::string_view(in.agent_version))
+        .Bind(15, static_cast<int64_t>(in.platform))
+        .Bind(16, static_cast<int64_t>(in.incomplete ? 1 : 0));
   };
   int64_t id = 0;
   if (row) {
@@ -493,16 +510,17 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const SqliteSt
     const bool light = verdict == row->verdict && verdict == row->reported && SameProducts(before, after) &&
                        labels == row->labels && in.hostname == row->hostname && in.os_id == row->os_id &&
                        in.os_version == row->os_version && in.os_name == row->os_name &&
-                       in.os_pretty == row->os_pretty && in.agent_version == row->agent_version;
+                       in.os_pretty == row->os_pretty && in.agent_version == row->agent_version &&
+                       in.platform == row->platform && in.incomplete == row->incomplete;
     if (light) {
       t.update_host_light.Bind(1, last_seen).Bind(2, in.receive_time).Bind(3, seq).Bind(4, id);
       KS_RETURN_IF_ERROR(t.update_host_light.Run());
     } else {
-      BindHostColumns(t.update_host).Bind(15, id);
+      BindHostColumns(t.update_host).Bind(17, id);
       KS_RETURN_IF_ERROR(t.update_host.Run());
     }
   } else {
-    BindHostColumns(t.insert_host).Bind(15, std::string_view(host_id)).Bind(16, in.receive_time);
+    BindHostColumns(t.insert_host).Bind(17, std::string_view(host_id)).Bind(18, in.receive_time);
     KS_RETURN_IF_ERROR(t.insert_host.Run());
     id = sqlite3_last_insert_rowid(t.db().get());
   }
@@ -561,6 +579,10 @@ Status ApplyReport(SqliteStore::Txn& t, SqliteStore::Effects& fx, const SqliteSt
       fx.Count(kCounterOs, old_os, "", -1);
       fx.Count(kCounterOs, new_os, in.os_label, +1);
     }
+  }
+  if (!row || row->platform != in.platform) {
+    if (row) fx.Count(kCounterPlatform, std::string(PlatformName(row->platform)), "", -1);
+    fx.Count(kCounterPlatform, std::string(PlatformName(in.platform)), std::string(PlatformLabel(in.platform)), +1);
   }
   if (!SameProducts(before, after)) {
     std::set<std::string> ids;
@@ -995,7 +1017,8 @@ Result<std::vector<v1::Event>> SqliteStore::SweepStale(Micros now) {
       KS_RETURN_IF_ERROR(t.AddEvent(std::move(e), now, 0, fx));
     }
     if (options_.expire_after > 0) {
-      std::string sql = "SELECT id, host_id, verdict, os_id, os_version, labels FROM hosts WHERE last_seen < ?";
+      std::string sql =
+          "SELECT id, host_id, verdict, os_id, os_version, labels, platform FROM hosts WHERE last_seen < ?";
       if (!options_.expire_label.empty()) {
         sql += " AND id IN (SELECT host FROM host_labels WHERE label = ?)";
       }
@@ -1005,6 +1028,7 @@ Result<std::vector<v1::Event>> SqliteStore::SweepStale(Micros now) {
         v1::Verdict verdict;
         std::string os;
         std::string labels;
+        v1::Platform platform;
       };
       std::vector<Expired> expired;
       {
@@ -1014,8 +1038,8 @@ Result<std::vector<v1::Event>> SqliteStore::SweepStale(Micros now) {
         for (;;) {
           KS_ASSIGN_OR_RETURN(row, q.Step());
           if (!row) break;
-          expired.push_back(
-              {q.Int(0), q.Text(1), static_cast<v1::Verdict>(q.Int(2)), OsKey(q.Text(3), q.Text(4)), q.Text(5)});
+          expired.push_back({q.Int(0), q.Text(1), static_cast<v1::Verdict>(q.Int(2)), OsKey(q.Text(3), q.Text(4)),
+                             q.Text(5), static_cast<v1::Platform>(q.Int(6))});
         }
       }
       for (const auto& h : expired) {
@@ -1025,6 +1049,7 @@ Result<std::vector<v1::Event>> SqliteStore::SweepStale(Micros now) {
           fx.Count(kCounterProductAny, pid, "", -1);
         }
         fx.Count(kCounterOs, h.os, "", -1);
+        fx.Count(kCounterPlatform, std::string(PlatformName(h.platform)), "", -1);
         std::istringstream labels(h.labels);
         std::string label;
         while (std::getline(labels, label)) {
@@ -1073,8 +1098,8 @@ Result<uint64_t> SqliteStore::LastSequence(const std::string& host_id) {
 Result<v1::Summary> SqliteStore::GetSummary() {
   KS_ASSIGN_OR_RETURN(reader, Reader());
   KS_ASSIGN_OR_RETURN(q, Stmt::Prepare(reader.db(),
-                                       "SELECT kind, key, label, hosts FROM counters WHERE kind IN (0, 1, 2) AND hosts <> 0 "
-                                       "ORDER BY kind, hosts DESC, key"));
+                                       "SELECT kind, key, label, hosts FROM counters WHERE kind IN (0, 1, 2, 5) "
+                                       "AND hosts <> 0 ORDER BY kind, hosts DESC, key"));
   v1::Summary out;
   std::map<std::string, int64_t> verdicts;
   for (;;) {
@@ -1091,6 +1116,8 @@ Result<v1::Summary> SqliteStore::GetSummary() {
       *out.add_by_product() = std::move(c);
     } else if (kind == kCounterOs) {
       *out.add_by_os() = std::move(c);
+    } else if (kind == kCounterPlatform) {
+      *out.add_by_platform() = std::move(c);
     }
   }
   int64_t total = 0;
@@ -1113,7 +1140,7 @@ namespace {
 // Where a host query starts. SQLite's planner, left alone, likes to drive from an IN (subquery) even when that
 // subquery selects a third of the fleet; with a million hosts the choice is the whole cost, so it is made here from
 // the aggregate counters (exact per verdict, OS, label and product) and forced with INDEXED BY / CROSS JOIN.
-enum class Drive { kAuto, kOrder, kVerdict, kOs, kProduct, kLabel };
+enum class Drive { kAuto, kOrder, kVerdict, kPlatform, kOs, kProduct, kLabel };
 
 // Exact matches below this: read them all from the most selective index and sort. Above it: walk the order index
 // and filter, which reads about page_size * fleet / matches index entries.
@@ -1121,7 +1148,7 @@ constexpr int64_t kSortLimit = 2000;
 
 struct Plan {
   Drive drive = Drive::kAuto;
-  size_t drive_item = 0;  // which verdict set / os / product / label drives
+  size_t drive_item = 0;  // which verdict set / platform set / os / product / label drives
 };
 
 struct Estimates {
@@ -1135,6 +1162,11 @@ struct Estimates {
     for (auto v : set) n += Get(kCounterVerdict, VerdictName(v));
     return n;
   }
+  int64_t Platforms(const std::vector<v1::Platform>& set) const {
+    int64_t n = 0;
+    for (auto p : set) n += Get(kCounterPlatform, std::string(PlatformName(p)));
+    return n;
+  }
   int64_t Os(const OsCondition& os) const {
     if (!os.version_id.empty()) return Get(kCounterOs, OsKey(os.id, os.version_id));
     int64_t n = 0;
@@ -1146,7 +1178,7 @@ struct Estimates {
 };
 
 Result<Estimates> LoadEstimates(Db& db) {
-  auto q = Stmt::Prepare(db, "SELECT kind, key, hosts FROM counters WHERE kind IN (0, 2, 3, 4)");
+  auto q = Stmt::Prepare(db, "SELECT kind, key, hosts FROM counters WHERE kind IN (0, 2, 3, 4, 5)");
   if (!q.ok()) return q.status();
   Estimates e;
   for (;;) {
@@ -1169,6 +1201,9 @@ Plan ChoosePlan(const HostQuery& query, const Estimates& est) {
     }
   };
   for (size_t i = 0; i < query.verdict_sets.size(); ++i) consider(Drive::kVerdict, i, est.Verdicts(query.verdict_sets[i]));
+  for (size_t i = 0; i < query.platform_sets.size(); ++i) {
+    consider(Drive::kPlatform, i, est.Platforms(query.platform_sets[i]));
+  }
   for (size_t i = 0; i < query.os.size(); ++i) consider(Drive::kOs, i, est.Os(query.os[i]));
   for (size_t i = 0; i < query.products.size(); ++i) {
     if (!query.products[i].product_id.empty()) {
@@ -1201,6 +1236,7 @@ void BuildQuery(const HostQuery& query, const Plan& plan, v1::HostOrder order, s
     case Drive::kAuto: *sql += " FROM hosts h"; break;
     case Drive::kOrder: *sql += std::string(" FROM hosts h INDEXED BY ") + OrderIndex(order); break;
     case Drive::kVerdict: *sql += " FROM hosts h INDEXED BY hosts_by_verdict"; break;
+    case Drive::kPlatform: *sql += " FROM hosts h INDEXED BY hosts_by_platform"; break;
     case Drive::kOs: *sql += " FROM hosts h INDEXED BY hosts_by_os"; break;
     case Drive::kProduct: {
       const auto& p = query.products[plan.drive_item];
@@ -1226,6 +1262,15 @@ void BuildQuery(const HostQuery& query, const Plan& plan, v1::HostOrder order, s
     for (size_t i = 0; i < set.size(); ++i) {
       t += i == 0 ? "?" : ",?";
       params->push_back(static_cast<int64_t>(10 - VerdictRank(set[i])));
+    }
+    terms.push_back(t + ")");
+  }
+  for (const auto& set : query.platform_sets) {
+    // The ordering indexes carry the platform too.
+    std::string t = "h.platform IN (";
+    for (size_t i = 0; i < set.size(); ++i) {
+      t += i == 0 ? "?" : ",?";
+      params->push_back(static_cast<int64_t>(set[i]));
     }
     terms.push_back(t + ")");
   }
@@ -1296,13 +1341,15 @@ void FillSummary(Stmt& q, v1::HostSummary* s) {
   while (std::getline(labels, label)) {
     if (!label.empty()) s->add_labels(label);
   }
+  s->set_platform(static_cast<v1::Platform>(q.Int(13)));
+  s->set_incomplete(q.Int(14) != 0);
 }
 
 constexpr char kSummaryColumns[] =
     "h.host_id, h.hostname, h.verdict, h.products, h.first_seen, h.last_seen, h.agent_version, h.last_sequence, "
-    "h.os_id, h.os_version, h.os_name, h.os_pretty, h.labels, h.verdict_order, h.id";
-constexpr int kColVerdictOrder = 13;
-constexpr int kColId = 14;
+    "h.os_id, h.os_version, h.os_name, h.os_pretty, h.labels, h.platform, h.incomplete, h.verdict_order, h.id";
+constexpr int kColVerdictOrder = 15;
+constexpr int kColId = 16;
 
 }  // namespace
 
@@ -1337,7 +1384,8 @@ Result<v1::ListHostsResponse> SqliteStore::ListHosts(const HostQuery& query, v1:
   KS_ASSIGN_OR_RETURN(est, LoadEstimates(db));
   const Plan count_plan = ChoosePlan(query, est);
   if (total < 0) {
-    const size_t conditions = query.verdict_sets.size() + query.products.size() + query.os.size() +
+    const size_t conditions = query.verdict_sets.size() + query.platform_sets.size() + query.products.size() +
+                              query.os.size() +
                               query.hostname_globs.size() + query.labels.size() + (query.seen_after ? 1 : 0) +
                               (query.seen_before ? 1 : 0);
     // Exact from the counters (kept in the same transactions as the rows) when one condition they track is all.
@@ -1348,6 +1396,8 @@ Result<v1::ListHostsResponse> SqliteStore::ListHosts(const HostQuery& query, v1:
       }
     } else if (conditions == 1 && query.verdict_sets.size() == 1) {
       total = est.Verdicts(query.verdict_sets[0]);
+    } else if (conditions == 1 && query.platform_sets.size() == 1) {
+      total = est.Platforms(query.platform_sets[0]);
     } else if (conditions == 1 && query.os.size() == 1) {
       total = est.Os(query.os[0]);
     } else if (conditions == 1 && query.labels.size() == 1) {
@@ -1511,7 +1561,12 @@ Result<v1::Host> SqliteStore::GetHost(const std::string& host, int history_limit
   FillSummary(q, out.mutable_summary());
   out.mutable_facts()->ParseFromString(q.Blob(kColId + 1));
   v1::HostReport report;
-  if (report.ParseFromString(q.Blob(kColId + 2))) *out.mutable_findings() = report.findings();
+  if (report.ParseFromString(q.Blob(kColId + 2))) {
+    *out.mutable_findings() = report.findings();
+    for (const auto& probe : report.probes()) {
+      if (probe.state() == v1::PROBE_STATE_FAILED) *out.add_failed_probes() = probe;
+    }
+  }
 
   KS_ASSIGN_OR_RETURN(h, Stmt::Prepare(db, std::string("SELECT ") + kEventColumns +
                                                " FROM events WHERE host_id = ? ORDER BY id DESC LIMIT ?"));

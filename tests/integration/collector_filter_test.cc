@@ -43,6 +43,36 @@ TEST(CollectorFilter, EveryKeyParses) {
   EXPECT_EQ(*q->seen_before, TimeUtil::TimestampToMicroseconds(t));
 }
 
+TEST(CollectorFilter, PlatformTermsAndFieldsAreSets) {
+  auto q = Parse("platform=windows,MacOS platform=PLATFORM_LINUX,windows");
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  ASSERT_EQ(q->platform_sets.size(), 2u);
+  EXPECT_EQ(q->platform_sets[0], (std::vector<v1::Platform>{v1::PLATFORM_WINDOWS, v1::PLATFORM_MACOS}));
+  EXPECT_EQ(q->platform_sets[1], (std::vector<v1::Platform>{v1::PLATFORM_LINUX, v1::PLATFORM_WINDOWS}));
+  EXPECT_FALSE(q->empty());
+
+  v1::HostFilter f;
+  f.add_platforms(v1::PLATFORM_MACOS);
+  f.add_platforms(v1::PLATFORM_LINUX);
+  f.set_expr("platform=mac");
+  auto both = ParseHostFilter(f);
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  ASSERT_EQ(both->platform_sets.size(), 2u);
+  EXPECT_EQ(both->platform_sets[0], (std::vector<v1::Platform>{v1::PLATFORM_MACOS, v1::PLATFORM_LINUX}));
+  EXPECT_EQ(both->platform_sets[1], std::vector<v1::Platform>{v1::PLATFORM_MACOS});
+
+  for (v1::Platform bad : {v1::PLATFORM_UNSPECIFIED, static_cast<v1::Platform>(9)}) {
+    v1::HostFilter g;
+    g.add_platforms(v1::PLATFORM_LINUX);
+    g.add_platforms(bad);
+    auto r = ParseHostFilter(g);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("filter platforms[1]: " + std::to_string(bad) + " is not"), std::string::npos)
+        << r.status().message();
+  }
+}
+
 TEST(CollectorFilter, FieldsAndExprAreAnded) {
   v1::HostFilter f;
   f.add_verdicts(v1::VERDICT_RUNNING);
@@ -78,6 +108,10 @@ TEST(CollectorFilter, BadTermsAreNamed) {
       {"os=\"debian 12", "unterminated quote"},
       {"seen_before=2026-13-01T00:00:00Z", "is not an RFC 3339 time"},
       {"verdict=unspecified", "verdict 'unspecified' is not"},
+      {"os=debian platform=beos", "term 'platform=beos' at offset 10: platform 'beos' is not linux, windows or macos"},
+      {"platform=linux,", "term 'platform=linux,' at offset 0: platform '' is not"},
+      {"platform=unknown", "platform 'unknown' is not"},
+      {"platform=windows;macos", "platform 'windows;macos' is not"},
   };
   for (const auto& c : cases) {
     auto q = Parse(c.expr);
@@ -100,6 +134,14 @@ TEST(CollectorFilter, CanonicalFormTellsQueriesApart) {
   EXPECT_EQ(CanonicalQuery(*a, v1::HOST_ORDER_HOSTNAME), CanonicalQuery(*b, v1::HOST_ORDER_HOSTNAME));
   EXPECT_NE(CanonicalQuery(*a, v1::HOST_ORDER_HOSTNAME), CanonicalQuery(*c, v1::HOST_ORDER_HOSTNAME));
   EXPECT_NE(CanonicalQuery(*a, v1::HOST_ORDER_HOSTNAME), CanonicalQuery(*a, v1::HOST_ORDER_LAST_SEEN));
+  auto w = Parse("platform=windows,macos label=prod");
+  auto m = Parse("platform=macos,windows label=prod");
+  auto l = Parse("platform=linux label=prod");
+  auto none = Parse("label=prod");
+  ASSERT_TRUE(w.ok() && m.ok() && l.ok() && none.ok());
+  EXPECT_EQ(CanonicalQuery(*w, v1::HOST_ORDER_HOSTNAME), CanonicalQuery(*m, v1::HOST_ORDER_HOSTNAME));
+  EXPECT_NE(CanonicalQuery(*w, v1::HOST_ORDER_HOSTNAME), CanonicalQuery(*l, v1::HOST_ORDER_HOSTNAME));
+  EXPECT_NE(CanonicalQuery(*l, v1::HOST_ORDER_HOSTNAME), CanonicalQuery(*none, v1::HOST_ORDER_HOSTNAME));
   // A value cannot pose as another field.
   auto d = Parse("label=prod hostname=x");
   auto e = Parse("label=\"prodh1:x\"");

@@ -6,11 +6,17 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
+#include <variant>
 
+#include "common/platform.h"
 #include "server/clock.h"
+#include "server/store/history.h"
+#include "server/store/sqlite_schema.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
 
@@ -101,6 +107,11 @@ v1::HostFacts Facts(const std::string& id, const std::string& hostname, const st
   return h;
 }
 
+v1::HostFacts OnPlatform(v1::HostFacts facts, v1::Platform platform) {
+  facts.set_platform(platform);
+  return facts;
+}
+
 v1::Verdict VerdictOf(const std::vector<v1::Finding>& findings) {
   v1::Verdict v = v1::VERDICT_CLEAN;
   for (const auto& f : findings) {
@@ -128,6 +139,13 @@ template <typename Events>
 std::vector<v1::EventType> Types(const Events& events) {
   std::vector<v1::EventType> out;
   for (const auto& e : events) out.push_back(e.type());
+  return out;
+}
+
+// key -> "label hosts", so one comparison checks both.
+std::map<std::string, std::string> PlatformCounts(const v1::Summary& s) {
+  std::map<std::string, std::string> out;
+  for (const auto& c : s.by_platform()) out[c.key()] = c.label() + " " + std::to_string(c.hosts());
   return out;
 }
 
@@ -381,6 +399,132 @@ TEST_P(StoreConformance, SummaryCountsByVerdictProductAndOs) {
   EXPECT_EQ(TimeUtil::TimestampToMicroseconds(s->as_of()), kStart);
 }
 
+TEST_P(StoreConformance, PlatformIsStoredCountedAndShown) {
+  Ingest(Report(OnPlatform(Facts("l1", "lin-1"), v1::PLATFORM_LINUX), 1,
+                {Product("kesl", v1::PRODUCT_STATE_RUNNING, "12.1")}, kStart));
+  Ingest(Report(Facts("l2", "lin-2"), 1, {}, kStart));  // an agent from before platforms: PLATFORM_UNSPECIFIED
+  Ingest(Report(OnPlatform(Facts("w1", "win-1", "windows", "10.0"), v1::PLATFORM_WINDOWS), 1,
+                {Product("kes", v1::PRODUCT_STATE_INSTALLED, "11.11.0.452")}, kStart));
+  Ingest(Report(OnPlatform(Facts("w2", "win-2", "windows", "10.0"), v1::PLATFORM_WINDOWS), 1, {}, kStart));
+  Ingest(Report(OnPlatform(Facts("m1", "mac-1", "macos", "14.4"), v1::PLATFORM_MACOS), 1, {}, kStart));
+  auto s = store_->GetSummary();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(PlatformCounts(*s), (std::map<std::string, std::string>{
+                                    {"linux", "Linux 2"}, {"windows", "Windows 2"}, {"macos", "macOS 1"}}));
+  ASSERT_EQ(s->by_platform_size(), 3);
+  EXPECT_EQ(s->by_platform(2).key(), "macos") << "most hosts first";
+
+  std::map<std::string, v1::Platform> listed;
+  const auto all = List({});
+  for (const auto& h : all.hosts()) listed[h.hostname()] = h.platform();
+  EXPECT_EQ(listed, (std::map<std::string, v1::Platform>{{"lin-1", v1::PLATFORM_LINUX},
+                                                         {"lin-2", v1::PLATFORM_LINUX},
+                                                         {"mac-1", v1::PLATFORM_MACOS},
+                                                         {"win-1", v1::PLATFORM_WINDOWS},
+                                                         {"win-2", v1::PLATFORM_WINDOWS}}));
+  auto win = store_->GetHost("win-1", 0);
+  ASSERT_TRUE(win.ok()) << win.status().ToString();
+  EXPECT_EQ(win->summary().platform(), v1::PLATFORM_WINDOWS);
+  EXPECT_EQ(win->facts().platform(), v1::PLATFORM_WINDOWS);
+  auto old_agent = store_->GetHost("lin-2", 0);
+  ASSERT_TRUE(old_agent.ok());
+  EXPECT_EQ(old_agent->summary().platform(), v1::PLATFORM_LINUX);
+  EXPECT_EQ(old_agent->facts().platform(), v1::PLATFORM_UNSPECIFIED) << "the facts stay as the agent sent them";
+
+  // The same machine id now reporting another platform (a reinstall): the counters move, nothing counted twice.
+  Ingest(Report(OnPlatform(Facts("l1", "lin-1"), v1::PLATFORM_WINDOWS), 2, {}, kStart + kHour));
+  // Reports that change nothing (the light update) and an old agent's UNSPECIFIED after an explicit LINUX.
+  Ingest(Report(OnPlatform(Facts("l1", "lin-1"), v1::PLATFORM_WINDOWS), 3, {}, kStart + 2 * kHour));
+  Ingest(Report(Facts("l2", "lin-2"), 2, {}, kStart + kHour));
+  Ingest(Report(OnPlatform(Facts("l2", "lin-2"), v1::PLATFORM_LINUX), 3, {}, kStart + 2 * kHour));
+  EXPECT_EQ(PlatformCounts(*store_->GetSummary()),
+            (std::map<std::string, std::string>{{"linux", "Linux 1"}, {"windows", "Windows 3"}, {"macos", "macOS 1"}}));
+  EXPECT_EQ(store_->GetHost("lin-1", 0)->summary().platform(), v1::PLATFORM_WINDOWS);
+  HostQuery windows;
+  windows.platform_sets = {{v1::PLATFORM_WINDOWS}};
+  EXPECT_EQ(Hostnames(windows), (std::vector<std::string>{"lin-1", "win-1", "win-2"}));
+  EXPECT_EQ(List(windows).total_size(), 3);
+
+  Reopen();
+  EXPECT_EQ(PlatformCounts(*store_->GetSummary()),
+            (std::map<std::string, std::string>{{"linux", "Linux 1"}, {"windows", "Windows 3"}, {"macos", "macOS 1"}}));
+}
+
+// HostReport.incomplete (a probe failed) is part of the host's current state: listed, and GetHost names the probes.
+TEST_P(StoreConformance, IncompleteScanIsShownWithItsFailedProbes) {
+  const auto facts = OnPlatform(Facts("w1", "win-1", "windows", "10.0"), v1::PLATFORM_WINDOWS);
+  auto scan = [&](uint64_t seq, bool failed) {
+    auto r = Report(facts, seq, {}, kStart + static_cast<Micros>(seq) * kHour);
+    auto* ok = r.report.add_probes();
+    ok->set_name("windows_services");
+    ok->set_state(v1::PROBE_STATE_OK);
+    auto* p = r.report.add_probes();
+    p->set_name("installed_programs");
+    p->set_state(failed ? v1::PROBE_STATE_FAILED : v1::PROBE_STATE_OK);
+    if (failed) p->set_message("hive 'Windows/System32/config/SOFTWARE': truncated at offset 4096");
+    r.report.set_incomplete(failed);
+    return r;
+  };
+  Ingest(scan(1, true));
+  auto host = store_->GetHost("win-1", 0);
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  EXPECT_TRUE(host->summary().incomplete());
+  ASSERT_EQ(host->failed_probes_size(), 1);
+  EXPECT_EQ(host->failed_probes(0).name(), "installed_programs");
+  EXPECT_EQ(host->failed_probes(0).message(), "hive 'Windows/System32/config/SOFTWARE': truncated at offset 4096");
+  EXPECT_TRUE(List({}).hosts(0).incomplete());
+  // Nothing else changes between these reports: the flag alone must still reach the host row.
+  Ingest(scan(2, false));
+  host = store_->GetHost("win-1", 0);
+  EXPECT_FALSE(host->summary().incomplete());
+  EXPECT_EQ(host->failed_probes_size(), 0);
+  EXPECT_FALSE(List({}).hosts(0).incomplete());
+  Ingest(scan(3, true));
+  EXPECT_TRUE(List({}).hosts(0).incomplete());
+  EXPECT_TRUE(store_->GetHost("w1", 0)->summary().incomplete());
+}
+
+// More matches than the store sorts in memory: pages walk an ordering index and test the platform from it.
+TEST_P(StoreConformance, PlatformFilterOverALargeFleetPagesEveryMatchOnce) {
+  constexpr int kHosts = 2600;  // 2,080 Windows (more than the sort limit), 520 Linux
+  std::vector<ReportIn> batch;
+  for (int i = 0; i < kHosts; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "h-%04d", i);
+    const v1::Platform p = i % 5 == 0 ? v1::PLATFORM_LINUX : v1::PLATFORM_WINDOWS;
+    std::vector<v1::Finding> f;
+    if (i % 13 == 0) f.push_back(Product("kes", v1::PRODUCT_STATE_INSTALLED, "11"));
+    batch.push_back(Report(OnPlatform(Facts("id" + std::to_string(i), name), p), 1, f,
+                           kStart + static_cast<Micros>(i) * kMicrosPerSecond));
+  }
+  ASSERT_TRUE(store_->IngestBatch(std::move(batch)).ok());
+  for (auto platform : {v1::PLATFORM_WINDOWS, v1::PLATFORM_LINUX}) {
+    HostQuery q;
+    q.platform_sets = {{platform}};
+    const int64_t want = platform == v1::PLATFORM_WINDOWS ? 2080 : 520;
+    for (auto order : {v1::HOST_ORDER_HOSTNAME, v1::HOST_ORDER_LAST_SEEN, v1::HOST_ORDER_VERDICT}) {
+      std::set<std::string> seen;
+      std::string token;
+      int pages = 0;
+      do {
+        auto page = List(q, order, 1000, token);
+        EXPECT_EQ(page.total_size(), want);
+        for (const auto& h : page.hosts()) {
+          EXPECT_EQ(h.platform(), platform) << h.hostname();
+          EXPECT_TRUE(seen.insert(h.host_id()).second) << "twice: " << h.hostname();
+        }
+        token = page.next_page_token();
+        ASSERT_LT(++pages, 10);
+      } while (!token.empty());
+      EXPECT_EQ(static_cast<int64_t>(seen.size()), want) << platform << " " << order;
+    }
+  }
+  HostQuery installed_linux;  // i % 5 == 0 and i % 13 == 0: 0, 65, ..., 2535
+  installed_linux.platform_sets = {{v1::PLATFORM_LINUX}};
+  installed_linux.verdict_sets = {{v1::VERDICT_INSTALLED}};
+  EXPECT_EQ(List(installed_linux).total_size(), 40);
+}
+
 class StoreFleet : public StoreConformance {
  protected:
   void SetUp() override {
@@ -394,8 +538,13 @@ class StoreFleet : public StoreConformance {
       if (i % 5 == 0) f.push_back(Product("klnagent64", v1::PRODUCT_STATE_INSTALLED, "14"));
       std::vector<std::string> labels;
       if (i % 4 == 0) labels.push_back("prod");
-      const auto facts = Facts("id" + std::to_string(i), name, i % 2 == 0 ? "debian" : "rhel",
-                               i % 2 == 0 ? (i % 4 == 0 ? "12" : "11") : "9", labels);
+      auto facts = Facts("id" + std::to_string(i), name, i % 2 == 0 ? "debian" : "rhel",
+                         i % 2 == 0 ? (i % 4 == 0 ? "12" : "11") : "9", labels);
+      // Windows: i % 5 == 1; macOS: i % 7 == 3; Linux the rest, half of them from agents that predate platforms.
+      facts.set_platform(i % 5 == 1   ? v1::PLATFORM_WINDOWS
+                         : i % 7 == 3 ? v1::PLATFORM_MACOS
+                         : i % 2 == 0 ? v1::PLATFORM_LINUX
+                                      : v1::PLATFORM_UNSPECIFIED);
       Ingest(Report(facts, 1, f, kStart + i * kMicrosPerSecond));
     }
   }
@@ -446,6 +595,37 @@ TEST_P(StoreFleet, FiltersSelectExactlyTheMatchingHosts) {
   auto ids = store_->SelectHostIds(combined, 2);
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(*ids, (std::vector<std::string>{"id0", "id12"}));
+
+  HostQuery windows;
+  windows.platform_sets = {{v1::PLATFORM_WINDOWS}};
+  EXPECT_EQ(Hostnames(windows), (std::vector<std::string>{"db-01", "db-11", "db-21", "web-06", "web-16", "web-26"}));
+  const auto windows_page = List(windows);
+  EXPECT_EQ(windows_page.total_size(), 6);
+  for (const auto& h : windows_page.hosts()) EXPECT_EQ(h.platform(), v1::PLATFORM_WINDOWS) << h.hostname();
+  HostQuery on_linux;
+  on_linux.platform_sets = {{v1::PLATFORM_LINUX}};
+  const auto linux_page = List(on_linux);
+  EXPECT_EQ(linux_page.total_size(), 20) << "agents that predate platforms count as Linux";
+  for (const auto& h : linux_page.hosts()) EXPECT_EQ(h.platform(), v1::PLATFORM_LINUX) << h.hostname();
+  HostQuery running_windows;  // i % 5 == 1 and i % 3 == 0
+  running_windows.platform_sets = {{v1::PLATFORM_WINDOWS}};
+  running_windows.verdict_sets = {{v1::VERDICT_RUNNING}};
+  EXPECT_EQ(Hostnames(running_windows), (std::vector<std::string>{"db-21", "web-06"}));
+  EXPECT_EQ(List(running_windows).total_size(), 2);
+  HostQuery not_linux_prod;  // (i % 5 == 1 or i % 7 == 3) and i % 4 == 0
+  not_linux_prod.platform_sets = {{v1::PLATFORM_WINDOWS, v1::PLATFORM_MACOS}};
+  not_linux_prod.labels = {"prod"};
+  EXPECT_EQ(Hostnames(not_linux_prod), (std::vector<std::string>{"web-16", "web-24"}));
+  HostQuery two_sets;  // each set is any-of, the sets are ANDed
+  two_sets.platform_sets = {{v1::PLATFORM_WINDOWS, v1::PLATFORM_MACOS}, {v1::PLATFORM_MACOS, v1::PLATFORM_LINUX}};
+  EXPECT_EQ(Hostnames(two_sets), (std::vector<std::string>{"db-03", "db-17", "web-10", "web-24"}));
+  auto mac_ids = store_->SelectHostIds(two_sets, 10);
+  ASSERT_TRUE(mac_ids.ok());
+  EXPECT_EQ(*mac_ids, (std::vector<std::string>{"id3", "id17", "id10", "id24"}));
+  auto by_verdict = List(windows, v1::HOST_ORDER_VERDICT);
+  ASSERT_EQ(by_verdict.hosts_size(), 6);
+  EXPECT_EQ(by_verdict.hosts(0).hostname(), "db-21");  // RUNNING first, then by name
+  EXPECT_EQ(by_verdict.hosts(1).hostname(), "web-06");
 }
 
 TEST_P(StoreFleet, OrderingsAreStable) {
@@ -645,7 +825,7 @@ TEST_P(StoreConformance, EphemeralHostsExpireIntoHistoryOnly) {
   setup_.stale_after = 1 * kHour;
   setup_.expire_after = 3 * kHour;
   Reopen();
-  Ingest(Report(Facts("e1", "ci-runner", "debian", "12", {"ephemeral"}), 1,
+  Ingest(Report(OnPlatform(Facts("e1", "ci-runner", "windows", "10.0", {"ephemeral"}), v1::PLATFORM_WINDOWS), 1,
                 {Product("kesl", v1::PRODUCT_STATE_INSTALLED, "1")}, kStart));
   Ingest(Report(Facts("p1", "pet", "debian", "12"), 1, {Product("kesl", v1::PRODUCT_STATE_INSTALLED, "1")}, kStart));
   ASSERT_TRUE(store_->SweepStale(kStart + 2 * kHour).ok());
@@ -656,6 +836,7 @@ TEST_P(StoreConformance, EphemeralHostsExpireIntoHistoryOnly) {
   EXPECT_EQ(s->stale_hosts(), 1);
   ASSERT_EQ(s->by_product_size(), 1);
   EXPECT_EQ(s->by_product(0).hosts(), 1);
+  EXPECT_EQ(PlatformCounts(*s), (std::map<std::string, std::string>{{"linux", "Linux 1"}}));
   EXPECT_EQ(store_->GetHost("ci-runner", 0).status().code(), Status::Code::kNotFound);
   EventQuery q;
   q.host = "e1";
@@ -769,6 +950,202 @@ TEST_P(StoreConformance, RepeatedReportsKeepTheLatestDocumentAndTimes) {
   ASSERT_TRUE(host.ok());
   EXPECT_EQ(host->findings(0).version(), "12.2.0");
   EXPECT_EQ(host->summary().last_sequence(), 5u);
+}
+
+// ---- SQLite: a database made by an older collector ----
+
+// Runs `sql` with `params` bound in order (integers or text), then `blobs`.
+void Insert(sqlite::Db& db, const std::string& sql, const std::vector<std::variant<int64_t, std::string>>& params,
+            const std::vector<std::string>& blobs = {}) {
+  auto stmt = sqlite::Stmt::Prepare(db, sql);
+  ASSERT_TRUE(stmt.ok()) << stmt.status().ToString();
+  int n = 1;
+  for (const auto& p : params) {
+    if (std::holds_alternative<int64_t>(p)) {
+      stmt->Bind(n++, std::get<int64_t>(p));
+    } else {
+      stmt->Bind(n++, std::string_view(std::get<std::string>(p)));
+    }
+  }
+  for (const auto& b : blobs) stmt->BindBlob(n++, b);
+  ASSERT_TRUE(stmt->Run().ok()) << sql;
+}
+
+int64_t UserVersion(const std::string& path) {
+  auto db = sqlite::Db::Open(path, false);
+  EXPECT_TRUE(db.ok());
+  if (!db.ok()) return -1;
+  auto q = sqlite::Stmt::Prepare(**db, "PRAGMA user_version");
+  EXPECT_TRUE(q.ok());
+  if (!q.ok()) return -1;
+  (void)q->Step();
+  return q->Int(0);
+}
+
+// The rows the schema 1 collector wrote for one host (sqlite_store.cc at schema 1: hosts, host_docs,
+// host_products, host_labels, product_seen, events, verdict_log; the counters are written by the caller).
+void StoreSchema1Host(sqlite::Db& db, int64_t id, const ReportIn& in) {
+  const auto& f = in.report.host();
+  const v1::Verdict verdict = in.report.verdict();
+  std::string products;
+  for (const auto& finding : in.report.findings()) products += (products.empty() ? "" : " ") + finding.product_id();
+  std::string labels;
+  for (const auto& l : f.labels()) labels += (labels.empty() ? "" : "\n") + l;
+  Insert(db,
+         "INSERT INTO hosts(id, host_id, hostname, os_id, os_version, os_name, os_pretty, verdict, reported_verdict, "
+         "verdict_order, products, labels, first_seen, last_seen, last_report, last_sequence, agent_version) "
+         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+         {id, f.host_id(), f.hostname(), f.os().id(), f.os().version_id(), f.os().name(), f.os().pretty_name(),
+          int64_t{verdict}, int64_t{verdict}, int64_t{10 - VerdictRank(verdict)}, products, labels, in.receive_time,
+          in.receive_time, in.receive_time, static_cast<int64_t>(in.sequence), in.report.agent_version()});
+  Insert(db, "INSERT INTO host_docs(host, facts, report) VALUES(?,?,?)", {id},
+         {f.SerializeAsString(), in.report.SerializeAsString()});
+  for (const auto& finding : in.report.findings()) {
+    Insert(db, "INSERT INTO host_products(host, product_id, state, version, name) VALUES(?,?,?,?,?)",
+           {id, finding.product_id(), int64_t{finding.state()}, finding.version(), finding.product_name()});
+    Insert(db, "INSERT INTO product_seen(host, product_id) VALUES(?,?)", {id, finding.product_id()});
+    Insert(db,
+           "INSERT INTO events(type, host_id, hostname, product_id, old_state, new_state, old_version, new_version, "
+           "time, agent_time, sequence) VALUES(?,?,?,?,0,?,'',?,?,?,?)",
+           {int64_t{v1::EVENT_TYPE_DETECTED}, f.host_id(), f.hostname(), finding.product_id(),
+            int64_t{finding.state()}, finding.version(), in.receive_time, in.agent_time,
+            static_cast<int64_t>(in.sequence)});
+  }
+  for (const auto& l : f.labels()) Insert(db, "INSERT INTO host_labels(host, label) VALUES(?,?)", {id, l});
+  Insert(db, "INSERT INTO verdict_log(host_id, time, old_verdict, new_verdict) VALUES(?,?,0,?)",
+         {f.host_id(), in.receive_time, int64_t{verdict}});
+}
+
+TEST(SqliteStoreUpgrade, Schema1DatabaseKeepsEverythingAndItsHostsAreLinux) {
+  const fs::path dir = fs::temp_directory_path() / ("ksweep-store-upgrade-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "ksweep.db").string();
+  ManualClock clock{kStart + kDay};
+  const auto kesl = Report(Facts("h1", "web-1", "debian", "12", {"prod"}), 7,
+                           {Product("kesl", v1::PRODUCT_STATE_INSTALLED, "12.1.0")}, kStart);
+  const auto clean = Report(Facts("h2", "web-2", "debian", "12"), 3, {}, kStart + kHour);
+  {
+    auto db = sqlite::Db::Open(path, true);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE(sqlite::MigrateTo(**db, 1).ok());
+    ASSERT_NO_FATAL_FAILURE(StoreSchema1Host(**db, 1, kesl));
+    ASSERT_NO_FATAL_FAILURE(StoreSchema1Host(**db, 2, clean));
+    for (const auto& [kind, key, label] : std::vector<std::tuple<int64_t, std::string, std::string>>{
+             {0, "INSTALLED", ""}, {0, "CLEAN", ""}, {1, "kesl", "Kaspersky kesl"}, {2, "debian 12", "debian 12"},
+             {2, "debian 12", ""}, {3, "prod", ""}, {4, "kesl", ""}}) {
+      Insert(**db,
+             "INSERT INTO counters(kind, key, label, hosts) VALUES(?,?,?,1) ON CONFLICT(kind, key) DO UPDATE SET "
+             "hosts = hosts + 1",
+             {kind, key, label});
+    }
+  }
+  ASSERT_EQ(UserVersion(path), 1);
+
+  SqliteStoreOptions o;
+  o.path = path;
+  o.clock = &clock;
+  auto opened = SqliteStore::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  StorePtr store = std::move(*opened);
+  EXPECT_EQ(UserVersion(path), sqlite::kSchemaVersion);
+
+  auto s = store->GetSummary();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->total_hosts(), 2);
+  EXPECT_EQ(s->affected_hosts(), 1);
+  EXPECT_EQ(VerdictCount(*s, "CLEAN"), 1);
+  ASSERT_EQ(s->by_os_size(), 1);
+  EXPECT_EQ(s->by_os(0).hosts(), 2);
+  ASSERT_EQ(s->by_product_size(), 1);
+  EXPECT_EQ(s->by_product(0).label(), "Kaspersky kesl");
+  EXPECT_EQ(PlatformCounts(*s), (std::map<std::string, std::string>{{"linux", "Linux 2"}}));
+
+  auto host = store->GetHost("web-1", 0);
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  EXPECT_EQ(host->summary().platform(), v1::PLATFORM_LINUX);
+  EXPECT_FALSE(host->summary().incomplete());
+  EXPECT_EQ(host->summary().last_sequence(), 7u);
+  EXPECT_EQ(std::vector<std::string>(host->summary().labels().begin(), host->summary().labels().end()),
+            std::vector<std::string>{"prod"});
+  EXPECT_EQ(host->facts().SerializeAsString(), kesl.report.host().SerializeAsString());
+  ASSERT_EQ(host->findings_size(), 1);
+  EXPECT_EQ(host->findings(0).evidence(0).detail(), "dpkg package kesl 12.1.0");
+  ASSERT_EQ(host->history_size(), 1);
+  EXPECT_EQ(host->history(0).type(), v1::EVENT_TYPE_DETECTED);
+
+  auto listed = [&](std::vector<std::vector<v1::Platform>> sets, std::vector<std::vector<v1::Verdict>> verdicts = {}) {
+    HostQuery q;
+    q.platform_sets = std::move(sets);
+    q.verdict_sets = std::move(verdicts);
+    auto r = store->ListHosts(q, v1::HOST_ORDER_HOSTNAME, 0, "");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    std::vector<std::string> names;
+    if (r.ok()) {
+      for (const auto& h : r->hosts()) names.push_back(h.hostname() + "/" + std::string(PlatformName(h.platform())));
+    }
+    return names;
+  };
+  EXPECT_EQ(listed({}), (std::vector<std::string>{"web-1/linux", "web-2/linux"}));
+  EXPECT_EQ(listed({{v1::PLATFORM_LINUX}}), (std::vector<std::string>{"web-1/linux", "web-2/linux"}));
+  EXPECT_EQ(listed({{v1::PLATFORM_WINDOWS, v1::PLATFORM_MACOS}}), std::vector<std::string>{});
+  EXPECT_EQ(listed({{v1::PLATFORM_LINUX}}, {{v1::VERDICT_INSTALLED}}), std::vector<std::string>{"web-1/linux"});
+  HostQuery prod;
+  prod.labels = {"prod"};
+  EXPECT_EQ(store->ListHosts(prod, v1::HOST_ORDER_VERDICT, 0, "")->total_size(), 1);
+
+  // The same agents report again, as they were (no platform) and with an upgraded agent: no event, no double count.
+  auto again = kesl;
+  again.sequence = 8;
+  again.receive_time = kStart + kDay;
+  auto out = store->IngestReport(again);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(out->events.empty());
+  auto upgraded = clean;
+  upgraded.sequence = 4;
+  upgraded.report.mutable_host()->set_platform(v1::PLATFORM_LINUX);
+  ASSERT_TRUE(store->IngestReport(upgraded).ok());
+  EXPECT_EQ(PlatformCounts(*store->GetSummary()), (std::map<std::string, std::string>{{"linux", "Linux 2"}}));
+  // A Windows host joins.
+  ASSERT_TRUE(store->IngestReport(Report(OnPlatform(Facts("h3", "desk-1", "windows", "10.0"), v1::PLATFORM_WINDOWS),
+                                         1, {}, kStart + kDay))
+                  .ok());
+  EXPECT_EQ(listed({{v1::PLATFORM_WINDOWS}}), std::vector<std::string>{"desk-1/windows"});
+
+  // Opened again: the migration is not applied twice.
+  ASSERT_TRUE(store->Close().ok());
+  store.reset();
+  auto reopened = SqliteStore::Open(o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(PlatformCounts(*(*reopened)->GetSummary()),
+            (std::map<std::string, std::string>{{"linux", "Linux 2"}, {"windows", "Windows 1"}}));
+  EXPECT_EQ(UserVersion(path), sqlite::kSchemaVersion);
+  reopened->reset();
+  fs::remove_all(dir);
+}
+
+TEST(SqliteStoreUpgrade, EmptySchema1DatabaseGetsNoPlatformCounter) {
+  const fs::path dir = fs::temp_directory_path() / ("ksweep-store-upgrade-empty-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "ksweep.db").string();
+  {
+    auto db = sqlite::Db::Open(path, true);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(sqlite::MigrateTo(**db, 1).ok());
+  }
+  ManualClock clock{kStart};
+  SqliteStoreOptions o;
+  o.path = path;
+  o.clock = &clock;
+  auto store = SqliteStore::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto s = (*store)->GetSummary();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->total_hosts(), 0);
+  EXPECT_EQ(s->by_platform_size(), 0);
+  store->reset();
+  fs::remove_all(dir);
 }
 
 const Backend kBackends[] = {{"sqlite", MakeSqlite}};
