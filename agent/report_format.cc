@@ -3,7 +3,11 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
+
+#include "common/platform.h"
+#include "common/report_text.h"
 
 namespace ksweep::agent {
 namespace {
@@ -14,6 +18,27 @@ std::string StripPrefix(const std::string& name, std::string_view prefix) {
 
 std::string EvidenceKindName(v1::EvidenceKind k) {
   return StripPrefix(v1::EvidenceKind_Name(k), "EVIDENCE_KIND_");
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "Debian GNU/Linux 12" and "Windows 10 Pro" say their platform; an OS name that could not be read does not.
+bool NamesPlatform(const std::string& os_name, v1::Platform platform) {
+  const std::string name = Lower(os_name);
+  return name.find(Lower(std::string(PlatformLabel(platform)))) != std::string::npos ||
+         (platform == v1::PLATFORM_MACOS && (name.find("mac os") != std::string::npos));
+}
+
+// The agent's line for most evidence; for a record, where it is and what it says about itself (as `ksweep host`).
+std::string EvidenceText(const v1::Evidence& e) {
+  if (!IsRecordEvidence(e.kind())) return e.detail();
+  const std::string says = DescribeRecord(e);
+  const std::string& where = e.path().empty() ? e.name() : e.path();
+  const std::string& what = says.empty() ? e.detail() : says;
+  return what.empty() ? where : where + "  " + what;
 }
 
 }  // namespace
@@ -27,12 +52,18 @@ std::string FormatReportTable(const v1::HostReport& report, bool verbose) {
   std::ostringstream out;
   const auto& h = report.host();
   out << "Host     " << (h.hostname().empty() ? "(unknown)" : h.hostname()) << "  id " << h.host_id() << "\n";
-  out << "OS       " << (h.os().pretty_name().empty() ? h.os().name() : h.os().pretty_name());
+  const std::string os_name = h.os().pretty_name().empty() ? h.os().name() : h.os().pretty_name();
+  out << "OS       " << os_name;
+  if (h.platform() != v1::PLATFORM_UNSPECIFIED && !NamesPlatform(os_name, h.platform())) {
+    out << (os_name.empty() ? "" : "  ") << "(" << PlatformLabel(h.platform()) << ")";
+  }
   if (!h.kernel().empty()) out << "  kernel " << h.kernel();
   if (!h.arch().empty()) out << "  " << h.arch();
   out << "\n";
   if (h.root() != "/") out << "Root     " << h.root() << "\n";
-  out << "Verdict  " << ShortName(report.verdict()) << "\n";
+  out << "Verdict  " << ShortName(report.verdict());
+  if (report.incomplete()) out << " (" << IncompleteNote(FailedProbeNames(report)) << ")";
+  out << "\n";
 
   if (report.findings().empty()) {
     out << "\nNo Kaspersky product found.\n";
@@ -51,10 +82,12 @@ std::string FormatReportTable(const v1::HostReport& report, bool verbose) {
     for (const auto& f : report.findings()) {
       const std::string state = ShortName(f.state()) + (f.broken() ? " (broken)" : "");
       out << pad(f.product_id(), w_id) << "  " << pad(state, w_state) << "  "
-          << pad(f.version().empty() ? "-" : f.version(), w_ver) << "  " << f.product_name() << "\n";
+          << pad(f.version().empty() ? "-" : f.version(), w_ver) << "  " << f.product_name();
+      if (!f.note().empty()) out << "  (" << f.note() << ")";
+      out << "\n";
       for (const auto& e : f.evidence()) {
         out << "    " << (e.strength() == v1::STRENGTH_WEAK ? "(weak) " : "") << EvidenceKindName(e.kind()) << ": "
-            << e.detail();
+            << EvidenceText(e);
         if (e.confidence() == v1::CONFIDENCE_INFERRED) out << "  [rule inferred, unconfirmed]";
         out << "\n";
       }

@@ -19,7 +19,7 @@ constexpr unsigned kLineLength = 110;  // help text width
 
 constexpr const char* kCommandsText =
     "commands:\n"
-    "  summary                 hosts by verdict, product and OS; stale and affected counts\n"
+    "  summary                 hosts by verdict, platform, product and OS; stale and affected counts\n"
     "  hosts [filters]         the hosts a filter selects (every page, up to --limit)\n"
     "  host NAME|ID            one host: facts, findings with evidence, history\n"
     "  events [--follow]       what changed: detections, removals, version changes, stale hosts\n"
@@ -57,6 +57,7 @@ po::options_description GlobalDescription() {
 void AddFilterOptions(po::options_description& d) {
   d.add_options()
       ("verdict", po::value<std::string>(), "comma list of running, installed, remnant, clean, stale")
+      ("platform", po::value<std::string>(), "comma list of linux, windows, macos")
       ("product", po::value<std::string>(), "hosts with a finding of this product id (e.g. kesl)")
       ("version", po::value<std::string>(), "... at this version")
       ("os", po::value<std::string>(), "os-release ID or \"ID VERSION_ID\", e.g. debian or \"debian 12\"")
@@ -65,7 +66,7 @@ void AddFilterOptions(po::options_description& d) {
       ("seen-after", po::value<std::string>(), "last seen at or after: RFC 3339, a date, or an age (24h, 7d)")
       ("seen-before", po::value<std::string>(), "last seen before: RFC 3339, a date, or an age")
       ("filter", po::value<std::string>(),
-       "filter expression, ANDed with the flags: 'verdict=running,installed os=debian hostname=web-*'");
+       "filter expression, ANDed with the flags: 'verdict=running,installed platform=windows hostname=web-*'");
 }
 
 // "30d", "12h", "90m", "45s" -> seconds, 1 s to 10 years.
@@ -98,6 +99,12 @@ Result<bool> BuildFilter(const po::variables_map& vm, const Timestamp& now, v1::
     auto verdicts = ParseVerdicts(Get(vm, "verdict"), "--verdict");
     if (!verdicts.ok()) return verdicts.status();
     for (v1::Verdict v : *verdicts) filter->add_verdicts(v);
+    any = true;
+  }
+  if (vm.count("platform")) {
+    auto platforms = ParsePlatforms(Get(vm, "platform"), "--platform");
+    if (!platforms.ok()) return platforms.status();
+    for (v1::Platform p : *platforms) filter->add_platforms(p);
     any = true;
   }
   struct TextFlag {

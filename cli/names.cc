@@ -2,7 +2,10 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <algorithm>
 #include <cctype>
+
+#include "common/platform.h"
 
 namespace ksweep::cli {
 namespace {
@@ -84,6 +87,19 @@ Result<std::vector<v1::Verdict>> ParseVerdicts(std::string_view list, std::strin
 
 Result<std::vector<v1::EventType>> ParseEventTypes(std::string_view list, std::string_view flag) {
   return ParseEnumList<v1::EventType>(v1::EventType_descriptor(), "EVENT_TYPE_", list, flag);
+}
+
+Result<std::vector<v1::Platform>> ParsePlatforms(std::string_view list, std::string_view flag) {
+  std::vector<v1::Platform> out;
+  for (const std::string& item : SplitCommaList(list)) {
+    const auto platform = ParsePlatformName(item);
+    if (!platform) {
+      return Status::InvalidArgument(std::string(flag) + ": unknown value '" + item +
+                                     "' (expected a comma list of linux, windows, macos)");
+    }
+    if (std::find(out.begin(), out.end(), *platform) == out.end()) out.push_back(*platform);
+  }
+  return out;
 }
 
 Result<v1::HostOrder> ParseHostOrder(std::string_view text, std::string_view flag) {

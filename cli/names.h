@@ -20,6 +20,8 @@ std::string ShortName(v1::EvidenceKind kind);
 Result<std::vector<v1::Verdict>> ParseVerdicts(std::string_view list, std::string_view flag);
 // A comma list of event types ("detected,removed", "version-changed" or "version_changed").
 Result<std::vector<v1::EventType>> ParseEventTypes(std::string_view list, std::string_view flag);
+// A comma list of platforms ("windows,macos"), case-insensitive, as common/platform.h spells them.
+Result<std::vector<v1::Platform>> ParsePlatforms(std::string_view list, std::string_view flag);
 // hostname | last-seen | verdict.
 Result<v1::HostOrder> ParseHostOrder(std::string_view text, std::string_view flag);
 

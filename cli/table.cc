@@ -98,15 +98,19 @@ std::string RenderTable(const Table& table) {
     for (size_t i = 0; i < columns; ++i) cells.back().push_back(i < row.size() ? TerminalSafe(row[i]) : "");
   }
   std::vector<size_t> widths(columns, 0);
-  for (const auto& row : cells) {
-    for (size_t i = 0; i < columns; ++i) widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+  for (size_t i = 0; i < columns; ++i) {
+    const size_t limit = i < table.max_widths.size() && table.max_widths[i] > 0 ? table.max_widths[i] : SIZE_MAX;
+    for (const auto& row : cells) {
+      // A cell over the limit overflows its own row; the others line up among themselves.
+      if (const size_t w = DisplayWidth(row[i]); w <= limit) widths[i] = std::max(widths[i], w);
+    }
   }
   std::string out;
   for (const auto& row : cells) {
     std::string line;
     for (size_t i = 0; i < columns; ++i) {
       line += row[i];
-      if (i + 1 < columns) line.append(widths[i] - DisplayWidth(row[i]) + 2, ' ');
+      if (i + 1 < columns) line.append(widths[i] - std::min(widths[i], DisplayWidth(row[i])) + 2, ' ');
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line;

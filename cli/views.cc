@@ -7,6 +7,8 @@
 #include "cli/names.h"
 #include "cli/table.h"
 #include "cli/times.h"
+#include "common/platform.h"
+#include "common/report_text.h"
 
 namespace ksweep::cli {
 namespace {
@@ -26,6 +28,20 @@ std::string OsText(const v1::OsInfo& os) {
   return os.version_id().empty() ? os.id() : os.id() + " " + os.version_id();
 }
 
+// "" when the collector did not say (one from before platforms), else "Windows", "macOS", "Linux".
+std::string PlatformText(v1::Platform p) {
+  return p == v1::PLATFORM_UNSPECIFIED ? "" : std::string(PlatformLabel(p));
+}
+
+// The same for scripts: the --platform spelling.
+std::string PlatformKey(v1::Platform p) { return p == v1::PLATFORM_UNSPECIFIED ? "" : std::string(PlatformName(p)); }
+
+std::vector<std::string> FailedProbeNames(const v1::Host& host) {
+  std::vector<std::string> names;
+  for (const auto& p : host.failed_probes()) names.push_back(p.name());
+  return names;
+}
+
 // ---- summary ----
 
 Table SummaryCsv(const v1::Summary& s) {
@@ -36,6 +52,9 @@ Table SummaryCsv(const v1::Summary& s) {
   for (const auto& c : s.by_verdict()) t.rows.push_back({"verdict", c.key(), c.label(), std::to_string(c.hosts())});
   for (const auto& c : s.by_product()) t.rows.push_back({"product", c.key(), c.label(), std::to_string(c.hosts())});
   for (const auto& c : s.by_os()) t.rows.push_back({"os", c.key(), c.label(), std::to_string(c.hosts())});
+  for (const auto& c : s.by_platform()) {
+    t.rows.push_back({"platform", c.key(), c.label(), std::to_string(c.hosts())});
+  }
   return t;
 }
 
@@ -48,6 +67,13 @@ std::string SummaryText(const v1::Summary& s) {
   if (s.by_verdict_size() > 0) {
     Table t{{"VERDICT", "HOSTS"}, {}};
     for (const auto& c : s.by_verdict()) t.rows.push_back({c.key(), std::to_string(c.hosts())});
+    out << "\n" << RenderTable(t);
+  }
+  if (s.by_platform_size() > 0) {
+    Table t{{"PLATFORM", "HOSTS"}, {}};
+    for (const auto& c : s.by_platform()) {
+      t.rows.push_back({c.label().empty() ? c.key() : c.label(), std::to_string(c.hosts())});
+    }
     out << "\n" << RenderTable(t);
   }
   if (s.by_product_size() > 0) {
@@ -66,9 +92,10 @@ std::string SummaryText(const v1::Summary& s) {
 // ---- hosts ----
 
 Table HostsTable(const v1::ListHostsResponse& r) {
-  Table t{{"HOSTNAME", "VERDICT", "PRODUCTS", "OS", "LAST SEEN", "CONNECTED", "HOST ID"}, {}};
+  Table t{{"HOSTNAME", "VERDICT", "PRODUCTS", "PLATFORM", "OS", "LAST SEEN", "CONNECTED", "HOST ID"}, {}};
   for (const auto& h : r.hosts()) {
-    t.rows.push_back({h.hostname(), ShortName(h.verdict()), JoinStrings(h.products(), ","), OsText(h.os()),
+    t.rows.push_back({h.hostname(), ShortName(h.verdict()) + (h.incomplete() ? " (incomplete)" : ""),
+                      JoinStrings(h.products(), ","), PlatformText(h.platform()), OsText(h.os()),
                       FormatTimeShort(h.last_seen()), h.connected() ? "yes" : "no", h.host_id()});
   }
   return t;
@@ -76,13 +103,14 @@ Table HostsTable(const v1::ListHostsResponse& r) {
 
 Table HostsCsv(const v1::ListHostsResponse& r) {
   Table t{{"host_id", "hostname", "verdict", "products", "os_id", "os_version", "os_name", "first_seen", "last_seen",
-           "connected", "labels", "agent_version", "last_sequence"},
+           "connected", "labels", "agent_version", "last_sequence", "platform", "incomplete"},
           {}};
   for (const auto& h : r.hosts()) {
     t.rows.push_back({h.host_id(), h.hostname(), ShortName(h.verdict()), JoinStrings(h.products(), ";"), h.os().id(),
                       h.os().version_id(), h.os().pretty_name(), FormatTimeFull(h.first_seen()),
                       FormatTimeFull(h.last_seen()), h.connected() ? "true" : "false", JoinStrings(h.labels(), ";"),
-                      h.agent_version(), std::to_string(h.last_sequence())});
+                      h.agent_version(), std::to_string(h.last_sequence()), PlatformKey(h.platform()),
+                      h.incomplete() ? "true" : "false"});
   }
   return t;
 }
@@ -113,6 +141,9 @@ std::vector<std::string> EventCsvRow(const v1::Event& e) {
 
 // ---- host ----
 
+// Evidence columns line up while their cells are shorter than this; an Uninstall key with its GUID is not.
+constexpr size_t kEvidenceAlignWidth = 72;
+
 std::string HostText(const v1::Host& host) {
   const auto& s = host.summary();
   const auto& f = host.facts();
@@ -123,7 +154,10 @@ std::string HostText(const v1::Host& host) {
   };
   add("Host", s.hostname().empty() ? f.hostname() : s.hostname());
   add("Host id", s.host_id().empty() ? f.host_id() : s.host_id());
-  add("Verdict", ShortName(s.verdict()));
+  add("Platform", PlatformText(s.platform() != v1::PLATFORM_UNSPECIFIED ? s.platform() : f.platform()));
+  add("Verdict", ShortName(s.verdict()) + (s.incomplete() || host.failed_probes_size() > 0
+                                               ? " (" + IncompleteNote(FailedProbeNames(host)) + ")"
+                                               : ""));
   add("OS", f.os().pretty_name().empty() ? OsText(s.os()) : f.os().pretty_name() + " (" + OsText(f.os()) + ")");
   add("Kernel", JoinStrings(std::vector<std::string>{f.kernel(), f.arch()}, " "));
   add("Scanned root", f.root());
@@ -136,6 +170,14 @@ std::string HostText(const v1::Host& host) {
   std::string rendered = RenderTable(facts);
   out << rendered.substr(rendered.find('\n') + 1);
 
+  if (host.failed_probes_size() > 0) {
+    out << "\nFailed probes (the verdict covers only what could be read)\n";
+    Table failed{{"", ""}, {}};
+    for (const auto& p : host.failed_probes()) failed.rows.push_back({"  " + p.name(), p.message()});
+    rendered = RenderTable(failed);
+    out << rendered.substr(rendered.find('\n') + 1);
+  }
+
   out << "\nFindings";
   if (host.findings_size() == 0) {
     out << ": none\n";
@@ -146,10 +188,18 @@ std::string HostText(const v1::Host& host) {
           << ShortName(finding.state());
       if (!finding.version().empty()) out << "  " << TerminalSafe(finding.version());
       if (finding.broken()) out << "  (broken package state)";
+      if (!finding.note().empty()) out << "  (" << TerminalSafe(finding.note()) << ")";
       out << "\n";
-      Table evidence{{"", "", ""}, {}};
+      Table evidence{{"", "", ""}, {}, {0, kEvidenceAlignWidth}};
       for (const auto& e : finding.evidence()) {
-        evidence.rows.push_back({"    " + ShortName(e.kind()), e.detail(), e.path()});
+        if (IsRecordEvidence(e.kind())) {
+          // Where the record is (a registry key, a bundle), then what it says about itself.
+          const std::string says = DescribeRecord(e);
+          evidence.rows.push_back({"    " + ShortName(e.kind()), e.path().empty() ? e.name() : e.path(),
+                                   says.empty() ? e.detail() : says});
+        } else {
+          evidence.rows.push_back({"    " + ShortName(e.kind()), e.detail(), e.path()});
+        }
       }
       rendered = RenderTable(evidence);
       out << rendered.substr(rendered.find('\n') + 1);
@@ -172,22 +222,29 @@ std::string HostText(const v1::Host& host) {
 }
 
 Table HostCsv(const v1::Host& host) {
+  // New columns go at the end: scripts that read columns by position keep working.
   Table t{{"host_id", "hostname", "verdict", "product_id", "product_name", "state", "version", "broken",
-           "evidence_kind", "evidence_detail", "evidence_path", "evidence_implies", "sha256", "pid"},
+           "evidence_kind", "evidence_detail", "evidence_path", "evidence_implies", "sha256", "pid", "evidence_name",
+           "evidence_version", "evidence_publisher", "note", "platform", "incomplete"},
           {}};
   const auto& s = host.summary();
+  const std::string platform = PlatformKey(s.platform());
+  const std::string incomplete = s.incomplete() ? "true" : "false";
   for (const auto& f : host.findings()) {
-    auto base = [&](std::vector<std::string> tail) {
-      std::vector<std::string> row = {s.host_id(), s.hostname(), ShortName(s.verdict()), f.product_id(),
-                                      f.product_name(), ShortName(f.state()), f.version(),
-                                      f.broken() ? "true" : "false"};
-      row.insert(row.end(), tail.begin(), tail.end());
-      return row;
+    auto row = [&](std::vector<std::string> evidence, std::vector<std::string> record) {
+      std::vector<std::string> r = {s.host_id(), s.hostname(), ShortName(s.verdict()), f.product_id(),
+                                    f.product_name(), ShortName(f.state()), f.version(),
+                                    f.broken() ? "true" : "false"};
+      r.insert(r.end(), evidence.begin(), evidence.end());
+      r.insert(r.end(), record.begin(), record.end());
+      r.insert(r.end(), {f.note(), platform, incomplete});
+      return r;
     };
-    if (f.evidence_size() == 0) t.rows.push_back(base({"", "", "", "", "", ""}));
+    if (f.evidence_size() == 0) t.rows.push_back(row({"", "", "", "", "", ""}, {"", "", ""}));
     for (const auto& e : f.evidence()) {
-      t.rows.push_back(base({ShortName(e.kind()), e.detail(), e.path(), ShortName(e.implies()), e.sha256(),
-                             e.pid() != 0 ? std::to_string(e.pid()) : ""}));
+      t.rows.push_back(row({ShortName(e.kind()), e.detail(), e.path(), ShortName(e.implies()), e.sha256(),
+                            e.pid() != 0 ? std::to_string(e.pid()) : ""},
+                           {e.name(), e.version(), e.publisher()}));
     }
   }
   return t;

@@ -61,6 +61,16 @@ TEST(TableTest, AlignsColumnsWithoutTrailingSpaces) {
             "db-long-name\n");
 }
 
+TEST(TableTest, ACellOverTheColumnLimitOverflowsItsOwnRowOnly) {
+  Table t{{"K", "WHERE", "WHAT"}, {{"a", "short", "x"}, {"b", std::string(30, 'w'), "y"}, {"c", "medium-ish", "z"}},
+          {0, 12}};
+  EXPECT_EQ(RenderTable(t),
+            "K  WHERE       WHAT\n"
+            "a  short       x\n"
+            "b  " + std::string(30, 'w') + "  y\n"
+            "c  medium-ish  z\n");
+}
+
 TEST(TableTest, CountsCharactersNotBytes) {
   Table t{{"H", "X"}, {{"h\xc3\xa9t\xc3\xa9", "1"}, {"abcd", "2"}}};  // "hété": 4 characters, 6 bytes
   const auto lines = Lines(RenderTable(t));
@@ -114,6 +124,19 @@ TEST(NamesTest, EventTypesAcceptDashesOrUnderscores) {
   EXPECT_EQ(*t, (std::vector<v1::EventType>{v1::EVENT_TYPE_DETECTED, v1::EVENT_TYPE_VERSION_CHANGED,
                                             v1::EVENT_TYPE_WENT_STALE, v1::EVENT_TYPE_CAME_BACK}));
   EXPECT_FALSE(ParseEventTypes("detect", "--type").ok());
+}
+
+TEST(NamesTest, PlatformListsAnyCaseDeduplicated) {
+  auto p = ParsePlatforms("Windows, macos,WINDOWS,mac,linux", "--platform");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(*p, (std::vector<v1::Platform>{v1::PLATFORM_WINDOWS, v1::PLATFORM_MACOS, v1::PLATFORM_LINUX}));
+  for (const char* bad : {"win", "windows,", "", "unknown", "osx"}) {
+    auto b = ParsePlatforms(bad, "--platform");
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(b.status().message().find("--platform: unknown value '"), std::string::npos) << b.status().message();
+    EXPECT_NE(b.status().message().find("linux, windows, macos"), std::string::npos) << b.status().message();
+  }
 }
 
 TEST(NamesTest, HostOrder) {
@@ -186,6 +209,7 @@ v1::ListHostsResponse SampleHosts() {
   a->add_labels("eu, west");
   a->set_connected(true);
   a->set_last_sequence(7);
+  a->set_platform(v1::PLATFORM_LINUX);
   auto* b = r.add_hosts();
   b->set_host_id("fedcba98765432100123456789abcdef");
   b->set_hostname("db \"primary\"");
@@ -210,11 +234,12 @@ TEST(ViewsTest, HostsCsvHeaderAndQuotedRows) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0],
             "host_id,hostname,verdict,products,os_id,os_version,os_name,first_seen,last_seen,connected,labels,"
-            "agent_version,last_sequence");
+            "agent_version,last_sequence,platform,incomplete");
   EXPECT_EQ(lines[1],
             "0123456789abcdef0123456789abcdef,web-1,RUNNING,kesl;klnagent,debian,12,Debian GNU/Linux 12 (bookworm),"
-            "2026-04-01T10:00:00Z,2026-05-01T10:00:00Z,true,\"prod;eu, west\",,7");
-  EXPECT_EQ(lines[2], "fedcba98765432100123456789abcdef,\"db \"\"primary\"\"\",CLEAN,,,,,,,false,,,0");
+            "2026-04-01T10:00:00Z,2026-05-01T10:00:00Z,true,\"prod;eu, west\",,7,linux,false");
+  // A collector from before platforms sends none: the column stays empty rather than guessing.
+  EXPECT_EQ(lines[2], "fedcba98765432100123456789abcdef,\"db \"\"primary\"\"\",CLEAN,,,,,,,false,,,0,,false");
 }
 
 TEST(ViewsTest, HostsTable) {
@@ -226,6 +251,8 @@ TEST(ViewsTest, HostsTable) {
   EXPECT_NE(lines[1].find("kesl,klnagent"), std::string::npos);
   EXPECT_NE(lines[1].find("debian 12"), std::string::npos);
   EXPECT_NE(lines[1].find("2026-05-01T10:00:00Z"), std::string::npos);
+  EXPECT_NE(lines[0].find("PRODUCTS       PLATFORM  OS"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("kesl,klnagent  Linux     debian 12"), std::string::npos) << lines[1];
   EXPECT_EQ(FormatHosts(v1::ListHostsResponse(), OutputFormat::kTable), "No hosts match.\n");
   EXPECT_EQ(Lines(FormatHosts(v1::ListHostsResponse(), OutputFormat::kCsv)).size(), 1u) << "header only";
 }
@@ -246,6 +273,8 @@ v1::Summary SampleSummary() {
   add(s.mutable_by_verdict(), "CLEAN", "", 2);
   add(s.mutable_by_product(), "kesl", "Kaspersky Endpoint Security for Linux", 1);
   add(s.mutable_by_os(), "debian 12", "", 4);
+  add(s.mutable_by_platform(), "linux", "Linux", 3);
+  add(s.mutable_by_platform(), "windows", "Windows", 1);
   *s.mutable_as_of() = T("2026-05-01T10:00:00Z");
   return s;
 }
@@ -254,12 +283,14 @@ TEST(ViewsTest, SummaryForms) {
   const std::string table = FormatSummary(SampleSummary(), OutputFormat::kTable);
   EXPECT_EQ(Lines(table)[0], "Hosts: 4 total, 2 affected (running or installed), 1 stale, as of 2026-05-01T10:00:00Z");
   EXPECT_NE(table.find("kesl     Kaspersky Endpoint Security for Linux  1"), std::string::npos) << table;
+  EXPECT_NE(table.find("\nPLATFORM  HOSTS\nLinux     3\nWindows   1\n"), std::string::npos) << table;
   const auto csv = Lines(FormatSummary(SampleSummary(), OutputFormat::kCsv));
   EXPECT_EQ(csv, (std::vector<std::string>{"section,key,label,hosts", "total,,,4",
                                            "affected,,\"running or installed, not stale\",2", "stale,,,1",
                                            "verdict,RUNNING,,1", "verdict,CLEAN,,2",
                                            "product,kesl,Kaspersky Endpoint Security for Linux,1",
-                                           "os,debian 12,,4"}));
+                                           "os,debian 12,,4", "platform,linux,Linux,3",
+                                           "platform,windows,Windows,1"}));
   v1::Summary back;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(FormatSummary(SampleSummary(), OutputFormat::kJson), &back)
                   .ok());
@@ -325,12 +356,151 @@ TEST(ViewsTest, HostCsvOneRowPerEvidence) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0],
             "host_id,hostname,verdict,product_id,product_name,state,version,broken,evidence_kind,evidence_detail,"
-            "evidence_path,evidence_implies,sha256,pid");
+            "evidence_path,evidence_implies,sha256,pid,evidence_name,evidence_version,evidence_publisher,note,platform,"
+            "incomplete");
   EXPECT_EQ(lines[1],
             "0123456789abcdef0123456789abcdef,web-1,RUNNING,kesl,Kaspersky Endpoint Security for Linux,RUNNING,"
             "12.1.0.1297,false,DPKG_PACKAGE,dpkg package kesl 12.1.0.1297 status 'install ok installed',"
-            "/var/lib/dpkg/status,INSTALLED,,");
-  EXPECT_TRUE(lines[2].ends_with(",false,PROCESS,process kesl pid 42,/proc/42,RUNNING,,42")) << lines[2];
+            "/var/lib/dpkg/status,INSTALLED,,,,,,,linux,false");
+  EXPECT_TRUE(lines[2].ends_with(",false,PROCESS,process kesl pid 42,/proc/42,RUNNING,,42,,,,,linux,false"))
+      << lines[2];
+}
+
+// A Windows host as the collector answers for it: Uninstall entries, a service and a driver, a successor's note, a
+// scan that could not read one hive.
+v1::Host SampleWindowsHost() {
+  v1::Host h;
+  auto* s = h.mutable_summary();
+  s->set_host_id("5f1c0de5f1c0de5f1c0de5f1c0de5f1c");
+  s->set_hostname("DESK-0042");
+  s->set_platform(v1::PLATFORM_WINDOWS);
+  s->set_verdict(v1::VERDICT_INSTALLED);
+  s->set_incomplete(true);
+  s->mutable_os()->set_id("windows");
+  s->mutable_os()->set_version_id("10.0.19045");
+  auto* facts = h.mutable_facts();
+  facts->set_hostname("DESK-0042");
+  facts->set_platform(v1::PLATFORM_WINDOWS);
+  *facts->mutable_os() = s->os();
+  facts->mutable_os()->set_pretty_name("Windows 10 Pro");
+  facts->set_root("/mnt/desk-0042");
+  auto* failed = h.add_failed_probes();
+  failed->set_name("windows_drivers");
+  failed->set_state(v1::PROBE_STATE_FAILED);
+  failed->set_message("hive 'Windows/System32/config/SYSTEM': not a registry hive (bad magic)");
+
+  auto* kes = h.add_findings();
+  kes->set_product_id("kes-win");
+  kes->set_product_name("Kaspersky Endpoint Security for Windows");
+  kes->set_state(v1::PRODUCT_STATE_INSTALLED);
+  kes->set_version("11.11.0.452");
+  auto* e = kes->add_evidence();
+  e->set_kind(v1::EVIDENCE_KIND_INSTALLED_PROGRAM);
+  e->set_path(R"(HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\{9A017CE2-1A33-4EB5-8B14-9F1A2B3C4D5E})");
+  e->set_name("Kaspersky Endpoint Security for Windows");
+  e->set_version("11.11.0.452");
+  e->set_publisher("AO Kaspersky Lab");
+  e->set_detail("Uninstall entry 'Kaspersky Endpoint Security for Windows' 11.11.0.452");
+  e->set_implies(v1::PRODUCT_STATE_INSTALLED);
+  e = kes->add_evidence();
+  e->set_kind(v1::EVIDENCE_KIND_WINDOWS_SERVICE);
+  e->set_path(R"(HKLM\SYSTEM\CurrentControlSet\Services\AVP21.3)");
+  e->set_name("AVP21.3");
+  e->set_publisher("AO Kaspersky Lab");
+  e->set_implies(v1::PRODUCT_STATE_INSTALLED);
+  e = kes->add_evidence();
+  e->set_kind(v1::EVIDENCE_KIND_REGISTRY_KEY);
+  e->set_path(R"(HKLM\SOFTWARE\WOW6432Node\KasperskyLab)");
+  e->set_name(R"(HKLM\SOFTWARE\WOW6432Node\KasperskyLab)");
+  e->set_detail("registry key present");
+  e->set_implies(v1::PRODUCT_STATE_REMNANT);
+  e = kes->add_evidence();
+  e->set_kind(v1::EVIDENCE_KIND_PATH);
+  e->set_path(R"(C:\Program Files (x86)\Kaspersky Lab\KES.11.11.0)");
+  e->set_detail(R"(folder C:\Program Files (x86)\Kaspersky Lab\KES.11.11.0 exists)");
+
+  auto* ultra = h.add_findings();
+  ultra->set_product_id("ultraav");
+  ultra->set_product_name("UltraAV");
+  ultra->set_state(v1::PRODUCT_STATE_INSTALLED);
+  ultra->set_version("6.0.1");
+  ultra->set_note("migrated from Kaspersky");
+  e = ultra->add_evidence();
+  e->set_kind(v1::EVIDENCE_KIND_INSTALLED_PROGRAM);
+  e->set_path(R"(HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\UltraAV)");
+  e->set_name("UltraAV");
+  e->set_version("6.0.1");
+  e->set_publisher("Pango");
+  return h;
+}
+
+TEST(ViewsTest, HostTableShowsWindowsRecordsNotesAndAnIncompleteScan) {
+  const std::string text = FormatHost(SampleWindowsHost(), OutputFormat::kTable);
+  EXPECT_NE(text.find("Platform      Windows\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Verdict       INSTALLED (incomplete: probe windows_drivers failed)\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("OS            Windows 10 Pro (windows 10.0.19045)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nFailed probes (the verdict covers only what could be read)\n"
+                      "  windows_drivers  hive 'Windows/System32/config/SYSTEM': not a registry hive (bad magic)\n"),
+            std::string::npos)
+      << text;
+  const auto lines = Lines(text);
+  auto line_with = [&](const std::string& needle) {
+    for (const auto& l : lines) {
+      if (l.find(needle) != std::string::npos) return l;
+    }
+    return std::string("(no line with ") + needle + ")";
+  };
+  // Where the record is, then what it says about itself.
+  EXPECT_EQ(line_with("INSTALLED_PROGRAM  HKLM\\SOFTWARE\\WOW6432Node"),
+            R"(    INSTALLED_PROGRAM  HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\{9A017CE2-1A33-4EB5-8B14-9F1A2B3C4D5E})"
+            R"(  'Kaspersky Endpoint Security for Windows' 11.11.0.452, publisher 'AO Kaspersky Lab')");
+  // The shorter cells line up (to the folder line, the widest under the limit); the Uninstall key overflows alone.
+  const std::string service_key = R"(HKLM\SYSTEM\CurrentControlSet\Services\AVP21.3)";
+  const std::string folder_line = R"(folder C:\Program Files (x86)\Kaspersky Lab\KES.11.11.0 exists)";
+  EXPECT_EQ(line_with("WINDOWS_SERVICE"), "    WINDOWS_SERVICE    " + service_key +
+                                              std::string(folder_line.size() - service_key.size() + 2, ' ') +
+                                              "'AVP21.3', publisher 'AO Kaspersky Lab'");
+  // A key has nothing to say but that it is there: the agent's line, not the key twice.
+  EXPECT_NE(line_with("REGISTRY_KEY").find(R"(KasperskyLab)" + std::string("  ")), std::string::npos) << text;
+  EXPECT_TRUE(line_with("REGISTRY_KEY").ends_with("registry key present")) << text;
+  EXPECT_EQ(line_with("REGISTRY_KEY").find("'HKLM"), std::string::npos) << text;
+  // Other evidence as before: the agent's line, then the path.
+  EXPECT_NE(line_with("    PATH").find("folder C:"), std::string::npos) << text;
+  EXPECT_EQ(line_with("  ultraav  UltraAV"), "  ultraav  UltraAV  INSTALLED  6.0.1  (migrated from Kaspersky)");
+  EXPECT_NE(line_with("Uninstall\\UltraAV").find("'UltraAV' 6.0.1, publisher 'Pango'"), std::string::npos) << text;
+  // No failed probe, no line about one.
+  auto whole = SampleWindowsHost();
+  whole.mutable_summary()->set_incomplete(false);
+  whole.clear_failed_probes();
+  const std::string complete = FormatHost(whole, OutputFormat::kTable);
+  EXPECT_NE(complete.find("Verdict       INSTALLED\n"), std::string::npos) << complete;
+  EXPECT_EQ(complete.find("Failed probes"), std::string::npos) << complete;
+}
+
+TEST(ViewsTest, HostCsvCarriesRecordFieldsNoteAndPlatform) {
+  const auto rows = Lines(FormatHost(SampleWindowsHost(), OutputFormat::kCsv));
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_TRUE(rows[1].ends_with(",Kaspersky Endpoint Security for Windows,11.11.0.452,AO Kaspersky Lab,,windows,true"))
+      << rows[1];
+  EXPECT_TRUE(rows[5].ends_with(",UltraAV,6.0.1,Pango,migrated from Kaspersky,windows,true")) << rows[5];
+  const std::string json = FormatHost(SampleWindowsHost(), OutputFormat::kJson);
+  EXPECT_NE(json.find("\"publisher\": \"AO Kaspersky Lab\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"note\": \"migrated from Kaspersky\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"platform\": \"PLATFORM_WINDOWS\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"failedProbes\""), std::string::npos) << json;
+}
+
+TEST(ViewsTest, HostsTableMarksAnIncompleteScan) {
+  v1::ListHostsResponse r;
+  auto* h = r.add_hosts();
+  h->set_hostname("DESK-0042");
+  h->set_verdict(v1::VERDICT_CLEAN);
+  h->set_incomplete(true);
+  h->set_platform(v1::PLATFORM_MACOS);
+  const auto lines = Lines(FormatHosts(r, OutputFormat::kTable));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(lines[1].starts_with("DESK-0042  CLEAN (incomplete)            macOS")) << lines[1];
 }
 
 TEST(ViewsTest, EventChangesInAFewWords) {
@@ -443,6 +613,10 @@ TEST(ArgsTest, UsageErrors) {
                                              {"hosts", "--order", "random"},
                                              {"hosts", "--hostname", ""},
                                              {"hosts", "--verdict", "running", "--verdict", "clean"},
+                                             {"hosts", "--platform", "beos"},
+                                             {"hosts", "--platform", "windows", "--platform", "linux"},
+                                             {"summary", "--platform", "windows"},
+                                             {"scan", "web-1", "--platform", "windows"},
                                              {"host"},
                                              {"host", "a", "b"},
                                              {"host", "a", "--history", "0"},
@@ -467,7 +641,8 @@ TEST(ArgsTest, UsageErrors) {
 }
 
 TEST(ArgsTest, HostsFiltersBecomeTheRequest) {
-  auto inv = Parse({"hosts", "--verdict", "running,installed", "--product", "kesl", "--version", "12.1", "--os",
+  auto inv = Parse({"hosts", "--verdict", "running,installed", "--platform", "windows,macos", "--product", "kesl",
+                    "--version", "12.1", "--os",
                     "debian 12", "--hostname", "web-*", "--label", "prod", "--seen-after", "24h", "--seen-before",
                     "2026-05-10T00:00:00Z", "--filter", "os=debian hostname=w*", "--order", "last-seen",
                     "--page-size", "50", "--limit", "120", "--page-token", "tok"});
@@ -477,6 +652,9 @@ TEST(ArgsTest, HostsFiltersBecomeTheRequest) {
   ASSERT_EQ(r.filter().verdicts_size(), 2);
   EXPECT_EQ(r.filter().verdicts(0), v1::VERDICT_RUNNING);
   EXPECT_EQ(r.filter().verdicts(1), v1::VERDICT_INSTALLED);
+  ASSERT_EQ(r.filter().platforms_size(), 2);
+  EXPECT_EQ(r.filter().platforms(0), v1::PLATFORM_WINDOWS);
+  EXPECT_EQ(r.filter().platforms(1), v1::PLATFORM_MACOS);
   EXPECT_EQ(r.filter().product_id(), "kesl");
   EXPECT_EQ(r.filter().version(), "12.1") << "--version after a command is the filter, not ksweep's version";
   EXPECT_EQ(r.filter().os(), "debian 12");

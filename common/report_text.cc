@@ -1,0 +1,32 @@
+#include "common/report_text.h"
+
+namespace ksweep {
+
+bool IsRecordEvidence(v1::EvidenceKind kind) {
+  return kind >= v1::EVIDENCE_KIND_REGISTRY_KEY && kind <= v1::EVIDENCE_KIND_KERNEL_EXTENSION;
+}
+
+std::string DescribeRecord(const v1::Evidence& e) {
+  std::string out;
+  if (!e.name().empty() && e.name() != e.path()) out = "'" + e.name() + "'";
+  if (!e.version().empty()) out += (out.empty() ? "" : " ") + e.version();
+  if (!e.publisher().empty()) out += (out.empty() ? "" : ", ") + std::string("publisher '") + e.publisher() + "'";
+  return out;
+}
+
+std::string IncompleteNote(const std::vector<std::string>& failed_probes) {
+  if (failed_probes.empty()) return "incomplete";
+  std::string names;
+  for (const auto& name : failed_probes) names += (names.empty() ? "" : ", ") + name;
+  return std::string("incomplete: ") + (failed_probes.size() == 1 ? "probe " : "probes ") + names + " failed";
+}
+
+std::vector<std::string> FailedProbeNames(const v1::HostReport& report) {
+  std::vector<std::string> out;
+  for (const auto& p : report.probes()) {
+    if (p.state() == v1::PROBE_STATE_FAILED) out.push_back(p.name());
+  }
+  return out;
+}
+
+}  // namespace ksweep
