@@ -66,7 +66,7 @@ void AddFilterOptions(po::options_description& d) {
       ("seen-after", po::value<std::string>(), "last seen at or after: RFC 3339, a date, or an age (24h, 7d)")
       ("seen-before", po::value<std::string>(), "last seen before: RFC 3339, a date, or an age")
       ("filter", po::value<std::string>(),
-       "filter expression, ANDed with the flags: 'verdict=running,installed platform=windows hostname=web-*'");
+       "filter expression, ANDed with the flags: 'verdict=running,installed platform=windows'");
 }
 
 // "30d", "12h", "90m", "45s" -> seconds, 1 s to 10 years.

@@ -159,7 +159,12 @@ std::string HostText(const v1::Host& host) {
                                                ? " (" + IncompleteNote(FailedProbeNames(host)) + ")"
                                                : ""));
   add("OS", f.os().pretty_name().empty() ? OsText(s.os()) : f.os().pretty_name() + " (" + OsText(f.os()) + ")");
-  add("Kernel", JoinStrings(std::vector<std::string>{f.kernel(), f.arch()}, " "));
+  // Windows and macOS roots read offline have no running kernel to name.
+  if (f.kernel().empty()) {
+    add("Arch", f.arch());
+  } else {
+    add("Kernel", JoinStrings(std::vector<std::string>{f.kernel(), f.arch()}, " "));
+  }
   add("Scanned root", f.root());
   add("Labels", JoinStrings(s.labels().empty() ? f.labels() : s.labels(), ", "));
   add("Agent", s.agent_version().empty() ? "" : s.agent_version() + (s.connected() ? ", connected" : ", not connected"));

@@ -13,9 +13,9 @@ TLS by default: the collector's certificate must chain to --ca-cert (or $KSWEEP_
 token is enough) comes from $KSWEEP_TOKEN, or from the file named by --token-file or $KSWEEP_TOKEN_FILE; never from
 a command-line argument, which any user can read in `ps`. --insecure talks plain text to an --insecure collector.
 
-Prints one line per host: hostname, host id, products, last seen (tab-separated); exit code 0 when it could ask,
-4 when the collector is unreachable, 2 for bad arguments or a filter the collector rejects, 5 when the collector
-refuses the token, 1 otherwise (the same codes as the ksweep CLI).
+Prints one line per host: hostname, host id, products, platform (linux, windows, macos), last seen (tab-separated);
+exit code 0 when it could ask, 4 when the collector is unreachable, 2 for bad arguments or a filter the collector
+rejects, 5 when the collector refuses the token, 1 otherwise (the same codes as the ksweep CLI).
 """
 
 import argparse
@@ -36,6 +36,8 @@ def parse_args():
     parser.add_argument("--verdict", default="running",
                         help="list hosts with this verdict instead: running (default), installed, remnant, "
                              "clean, stale")
+    parser.add_argument("--platform", default="",
+                        help="only hosts of these platforms: a comma list of linux, windows, macos (default: all)")
     parser.add_argument("--page-size", type=int, default=100, help="hosts per ListHosts call (1 to 1000)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds each call may take (default 10)")
     parser.add_argument("--ca-cert", default=os.environ.get("KSWEEP_CA_CERT"),
@@ -78,22 +80,36 @@ def import_stubs(stubs):
     sys.path.insert(0, stubs)
     try:
         import grpc
-        from ksweep.v1 import fleet_pb2, fleet_pb2_grpc, report_pb2
+        from ksweep.v1 import fleet_pb2, fleet_pb2_grpc, report_pb2, rules_pb2
     except ImportError as e:
         sys.stderr.write("list_running: cannot import grpc or the ksweep stubs from %s (%s); build them with "
                          "`ninja python_stubs` and run with /usr/bin/python3\n" % (stubs, e))
         sys.exit(EXIT_ERROR)
-    return grpc, fleet_pb2, fleet_pb2_grpc, report_pb2
+    return grpc, fleet_pb2, fleet_pb2_grpc, report_pb2, rules_pb2
+
+
+def platform_name(rules_pb2, platform):
+    """"windows" for PLATFORM_WINDOWS; "" when the collector did not say (one from before platforms)."""
+    if platform == rules_pb2.PLATFORM_UNSPECIFIED:
+        return ""
+    return rules_pb2.Platform.Name(platform)[len("PLATFORM_"):].lower()
 
 
 def main():
     args = parse_args()
-    grpc, fleet_pb2, fleet_pb2_grpc, report_pb2 = import_stubs(args.stubs)
+    grpc, fleet_pb2, fleet_pb2_grpc, report_pb2, rules_pb2 = import_stubs(args.stubs)
     try:
         verdict = report_pb2.Verdict.Value("VERDICT_" + args.verdict.upper())
     except ValueError:
         sys.stderr.write("list_running: unknown verdict %r\n" % args.verdict)
         return EXIT_USAGE
+    platforms = []
+    for name in filter(None, (p.strip() for p in args.platform.split(","))):
+        try:
+            platforms.append(rules_pb2.Platform.Value("PLATFORM_" + name.upper()))
+        except ValueError:
+            sys.stderr.write("list_running: unknown platform %r (expected linux, windows or macos)\n" % name)
+            return EXIT_USAGE
 
     try:
         channel = make_channel(grpc, args)
@@ -102,7 +118,7 @@ def main():
         return EXIT_USAGE
     with channel:
         stub = fleet_pb2_grpc.FleetServiceStub(channel)
-        request = fleet_pb2.ListHostsRequest(filter=fleet_pb2.HostFilter(verdicts=[verdict]),
+        request = fleet_pb2.ListHostsRequest(filter=fleet_pb2.HostFilter(verdicts=[verdict], platforms=platforms),
                                              order_by=fleet_pb2.HOST_ORDER_HOSTNAME,
                                              page_size=args.page_size)
         while True:
@@ -122,7 +138,8 @@ def main():
                 return EXIT_USAGE if code == grpc.StatusCode.INVALID_ARGUMENT else EXIT_ERROR
             for host in response.hosts:
                 last_seen = host.last_seen.ToJsonString() if host.HasField("last_seen") else ""
-                print("\t".join([host.hostname, host.host_id, ",".join(host.products), last_seen]))
+                print("\t".join([host.hostname, host.host_id, ",".join(host.products),
+                                 platform_name(rules_pb2, host.platform), last_seen]))
             if not response.next_page_token:
                 return 0
             request.page_token = response.next_page_token

@@ -388,6 +388,7 @@ class Fleet {
   }
 
   const std::string& api_address() const { return api_address_; }
+  const std::string& agent_address() const { return agent_address_; }
   const fs::path& dir() const { return dir_; }
   Child* collector() { return collector_.get(); }
 

@@ -510,11 +510,11 @@ TEST_F(CliFleetTest, PythonExampleListsHostsFollowingPages) {
   ASSERT_EQ(installed.code, 0) << Describe(installed);
   const auto lines = Lines(installed.out);
   ASSERT_EQ(lines.size(), 2u) << installed.out;
-  EXPECT_TRUE(lines[0].starts_with("cli-kesl-1\t" + HostId("cli-kesl-1") + "\tkesl\t")) << lines[0];
+  EXPECT_TRUE(lines[0].starts_with("cli-kesl-1\t" + HostId("cli-kesl-1") + "\tkesl\tlinux\t")) << lines[0];
   google::protobuf::Timestamp last_seen;
   EXPECT_TRUE(google::protobuf::util::TimeUtil::FromString(lines[0].substr(lines[0].rfind('\t') + 1), &last_seen))
       << lines[0];
-  EXPECT_TRUE(lines[1].starts_with("cli-nagent-1\t" + HostId("cli-nagent-1") + "\tklnagent\t")) << lines[1];
+  EXPECT_TRUE(lines[1].starts_with("cli-nagent-1\t" + HostId("cli-nagent-1") + "\tklnagent\tlinux\t")) << lines[1];
 
   // Nothing runs Kaspersky here (fixture roots have no processes): no lines, and success.
   Outcome running = RunCommand({kPython, script, "--stubs", stubs, "--insecure"}, tmp_.path(),

@@ -337,6 +337,7 @@ TEST(ViewsTest, HostTableShowsFactsEvidenceHistory) {
   EXPECT_NE(text.find("Host          web-1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("Verdict       RUNNING\n"), std::string::npos) << text;
   EXPECT_NE(text.find("Debian GNU/Linux 12 (bookworm) (debian 12)"), std::string::npos) << text;
+  EXPECT_NE(text.find("Kernel        6.1.0-18-amd64 x86_64\n"), std::string::npos) << text;
   EXPECT_NE(text.find("  kesl  Kaspersky Endpoint Security for Linux  RUNNING  12.1.0.1297\n"), std::string::npos)
       << text;
   EXPECT_NE(text.find("DPKG_PACKAGE  dpkg package kesl 12.1.0.1297 status 'install ok installed'  /var/lib/dpkg/status"),
@@ -384,6 +385,7 @@ v1::Host SampleWindowsHost() {
   *facts->mutable_os() = s->os();
   facts->mutable_os()->set_pretty_name("Windows 10 Pro");
   facts->set_root("/mnt/desk-0042");
+  facts->set_arch("x86_64");
   auto* failed = h.add_failed_probes();
   failed->set_name("windows_drivers");
   failed->set_state(v1::PROBE_STATE_FAILED);
@@ -439,7 +441,9 @@ TEST(ViewsTest, HostTableShowsWindowsRecordsNotesAndAnIncompleteScan) {
   EXPECT_NE(text.find("Platform      Windows\n"), std::string::npos) << text;
   EXPECT_NE(text.find("Verdict       INSTALLED (incomplete: probe windows_drivers failed)\n"), std::string::npos)
       << text;
-  EXPECT_NE(text.find("OS            Windows 10 Pro (windows 10.0.19045)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("OS            Windows 10 Pro (windows 10.0.19045)\nArch          x86_64\n"), std::string::npos)
+      << "no kernel read from a disk: the architecture alone\n"
+      << text;
   EXPECT_NE(text.find("\nFailed probes (the verdict covers only what could be read)\n"
                       "  windows_drivers  hive 'Windows/System32/config/SYSTEM': not a registry hive (bad magic)\n"),
             std::string::npos)
