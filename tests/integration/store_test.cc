@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <functional>
@@ -159,9 +160,10 @@ int64_t VerdictCount(const v1::Summary& s, const std::string& key) {
 class StoreConformance : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ksweep-store-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    // Parameterised test names end in "/backend": one folder, not a folder in a folder that TearDown leaves behind.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '-');
+    dir_ = fs::temp_directory_path() / ("ksweep-store-" + std::to_string(::getpid()) + "-" + name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     setup_.dir = dir_.string();
