@@ -68,16 +68,19 @@ CREATE TABLE counters(kind INTEGER NOT NULL, key TEXT NOT NULL, label TEXT NOT N
   PRIMARY KEY(kind, key)) WITHOUT ROWID;
 )sql",
       // 2: the platform of each host (schema 1 knew only Linux agents), the last report's incomplete flag, and
-      // the per-platform counter (kind 5) the summary and the query planner read. The ordering indexes are made
-      // again with the platform among their filter columns.
+      // the per-platform counter (kind 5) the summary and the query planner read. The indexes that carry filter
+      // columns are made again with the platform among them, and the platform's own index carries the OS: a
+      // platform with an OS or a verdict is then counted from one index, without reading hosts.
       R"sql(
 ALTER TABLE hosts ADD COLUMN platform INTEGER NOT NULL DEFAULT 1;    -- v1::Platform, never UNSPECIFIED
 ALTER TABLE hosts ADD COLUMN incomplete INTEGER NOT NULL DEFAULT 0;  -- the last report's HostReport.incomplete
 DROP INDEX hosts_by_hostname;
 DROP INDEX hosts_by_verdict;
+DROP INDEX hosts_by_os;
 CREATE INDEX hosts_by_hostname ON hosts(hostname, host_id, verdict_order, os_id, os_version, labels, platform);
 CREATE INDEX hosts_by_verdict ON hosts(verdict_order, hostname, host_id, os_id, os_version, labels, platform);
-CREATE INDEX hosts_by_platform ON hosts(platform, verdict_order);
+CREATE INDEX hosts_by_os ON hosts(os_id, os_version, verdict_order, platform);
+CREATE INDEX hosts_by_platform ON hosts(platform, verdict_order, os_id, os_version);
 INSERT INTO counters(kind, key, label, hosts) SELECT 5, 'linux', 'Linux', count(*) FROM hosts HAVING count(*) > 0;
 )sql",
   };
