@@ -242,6 +242,8 @@ int main(int argc, char** argv) {
                                                                             v1::HOST_ORDER_VERDICT, false)},
       {"ListHosts platform=macos verdict=running", list_call("platform=macos verdict=running",
                                                              v1::HOST_ORDER_HOSTNAME, false)},
+      {"ListHosts platform=windows,macos os=debian", list_call("platform=windows,macos os=debian",
+                                                               v1::HOST_ORDER_HOSTNAME, false)},
   };
   std::printf("fleet hosts=%d iterations=%d (milliseconds, client side, gRPC on loopback)\n", hosts, iterations);
   int failures = 0;
