@@ -35,10 +35,8 @@ bool NamesPlatform(const std::string& os_name, v1::Platform platform) {
 // The agent's line for most evidence; for a record, where it is and what it says about itself (as `ksweep host`).
 std::string EvidenceText(const v1::Evidence& e) {
   if (!IsRecordEvidence(e.kind())) return e.detail();
-  const std::string says = DescribeRecord(e);
-  const std::string& where = e.path().empty() ? e.name() : e.path();
-  const std::string& what = says.empty() ? e.detail() : says;
-  return what.empty() ? where : where + "  " + what;
+  const RecordText record = RecordTextOf(e);
+  return record.what.empty() ? record.where : record.where + "  " + record.what;
 }
 
 }  // namespace

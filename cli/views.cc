@@ -199,9 +199,8 @@ std::string HostText(const v1::Host& host) {
       for (const auto& e : finding.evidence()) {
         if (IsRecordEvidence(e.kind())) {
           // Where the record is (a registry key, a bundle), then what it says about itself.
-          const std::string says = DescribeRecord(e);
-          evidence.rows.push_back({"    " + ShortName(e.kind()), e.path().empty() ? e.name() : e.path(),
-                                   says.empty() ? e.detail() : says});
+          RecordText record = RecordTextOf(e);
+          evidence.rows.push_back({"    " + ShortName(e.kind()), std::move(record.where), std::move(record.what)});
         } else {
           evidence.rows.push_back({"    " + ShortName(e.kind()), e.detail(), e.path()});
         }

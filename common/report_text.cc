@@ -14,6 +14,11 @@ std::string DescribeRecord(const v1::Evidence& e) {
   return out;
 }
 
+RecordText RecordTextOf(const v1::Evidence& e) {
+  std::string says = DescribeRecord(e);
+  return {e.path().empty() ? e.name() : e.path(), says.empty() ? e.detail() : std::move(says)};
+}
+
 std::string IncompleteNote(const std::vector<std::string>& failed_probes) {
   if (failed_probes.empty()) return "incomplete";
   std::string names;

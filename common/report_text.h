@@ -18,6 +18,14 @@ bool IsRecordEvidence(v1::EvidenceKind kind);
 // the name left out when it is the path itself (a registry key). Empty when the record has none of them.
 std::string DescribeRecord(const v1::Evidence& evidence);
 
+// A record as both views print it: where it is (its path, else its name) and what it says (DescribeRecord, else the
+// agent's own line for it).
+struct RecordText {
+  std::string where;
+  std::string what;
+};
+RecordText RecordTextOf(const v1::Evidence& evidence);
+
 // "incomplete: probe installed_programs failed", "incomplete: probes a, b failed"; "incomplete" without names.
 std::string IncompleteNote(const std::vector<std::string>& failed_probes);
 
