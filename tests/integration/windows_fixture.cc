@@ -1,5 +1,7 @@
 #include "tests/integration/windows_fixture.h"
 
+#include <strings.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -97,8 +99,12 @@ HiveSpec& HiveSpec::Key(const std::string& path, const std::vector<RegValue>& va
   for (size_t sep = path.find('\\'); sep != std::string::npos; sep = path.find('\\', sep + 1)) {
     keys_.try_emplace(path.substr(0, sep));
   }
+  // A value given again replaces the first (names compare without case, as in the registry).
   auto& stored = keys_[path];
-  stored.insert(stored.end(), values.begin(), values.end());
+  for (const auto& v : values) {
+    std::erase_if(stored, [&v](const RegValue& old) { return ::strcasecmp(old.name.c_str(), v.name.c_str()) == 0; });
+    stored.push_back(v);
+  }
   return *this;
 }
 

@@ -30,7 +30,7 @@ struct RegValue {
 // listed: RegText() adds each one before its children, as hivexregedit requires.
 class HiveSpec {
  public:
-  // Adds `path` (or more values to it).
+  // Adds `path`, or values to it (a value already there is replaced).
   HiveSpec& Key(const std::string& path, const std::vector<RegValue>& values = {});
   // The .reg text hivexregedit --merge reads. Non-ASCII strings go as hex(1)/hex(2) UTF-16LE bytes: hivexregedit
   // takes quoted text byte by byte.
