@@ -24,6 +24,9 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   // Files and folders the rules name, on every platform (paths compare without case where the platform does).
   registry.Register("paths", v1::PLATFORM_WINDOWS, MakePathProbe);
   registry.Register("paths", v1::PLATFORM_MACOS, MakePathProbe);
+  registry.Register("installed_programs", v1::PLATFORM_WINDOWS, MakeInstalledProgramsProbe);
+  registry.Register("registry_keys", v1::PLATFORM_WINDOWS, MakeRegistryKeyProbe);
+  registry.Register("windows_services", v1::PLATFORM_WINDOWS, MakeWindowsServiceProbe);
 }
 
 }  // namespace ksweep::agent

@@ -32,6 +32,9 @@ ProbePtr MakePathProbe();
 ProbePtr MakeServiceProbe();
 ProbePtr MakeProcessProbe();
 ProbePtr MakeKernelModuleProbe();
+ProbePtr MakeInstalledProgramsProbe();
+ProbePtr MakeRegistryKeyProbe();
+ProbePtr MakeWindowsServiceProbe();
 
 void RegisterBuiltinProbes(ProbeRegistry& registry);
 

@@ -13,8 +13,8 @@ PACKAGES=(
   libhivex-dev
   # tests: GoogleTest, real package managers for fixtures, Python stubs for the API example
   libgtest-dev libgmock-dev rpm db5.3-util sqlite3 dpkg-dev python3 python3-grpcio python3-protobuf
-  # tests: Windows hives written with hivex's own tools
-  libhivex-bin libwin-hivex-perl
+  # tests: Windows hives written with hivex's own tools; driver and service images with a version resource
+  libhivex-bin libwin-hivex-perl binutils-mingw-w64-x86-64 binutils-mingw-w64-i686
   # benchmarks
   libbenchmark-dev time
   # packaging (docs/PACKAGING.md): debs, rpms, lint, signed repositories, throw-away Debian roots, unit checks

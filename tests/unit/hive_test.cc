@@ -1,0 +1,297 @@
+// agent/windows/hive.h over hives hivexregedit wrote: lookups without case, values as UTF-8, names in Latin-1 and
+// UTF-16, the control set through Select\Current, and every kind of damage refused with the file and the reason.
+#include "agent/windows/hive.h"
+
+#include <gtest/gtest.h>
+#include <iconv.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/windows/registry_path.h"
+#include "tests/integration/test_util.h"
+#include "tests/integration/windows_fixture.h"
+
+namespace ksweep::agent {
+namespace {
+
+using test::HiveSpec;
+using test::RegValue;
+
+constexpr std::string_view kAll[] = {"DisplayName", "DisplayVersion", "ImagePath", "Start", "Binary", "Big",
+                                     "Max", "Name"};
+
+class HiveTest : public ::testing::Test {
+ protected:
+  // A hive at `inside` under the root (a Windows root: the SOFTWARE marker is written first).
+  void Write(const std::string& inside, const HiveSpec& spec) { test::WriteHive(dir_.path() + inside, spec); }
+
+  std::unique_ptr<Hive> MustOpen(const std::string& inside) {
+    const Root root(dir_.path());
+    auto hive = Hive::Open(root, inside);
+    EXPECT_TRUE(hive.ok()) << hive.status().message();
+    return hive.ok() ? std::move(*hive) : nullptr;
+  }
+
+  Status OpenError(const std::string& inside) {
+    const Root root(dir_.path());
+    auto hive = Hive::Open(root, inside);
+    return hive.ok() ? Status::Ok() : hive.status();
+  }
+
+  HiveKey MustFind(Hive& hive, std::string_view path) {
+    auto key = hive.Find(hive.root(), path);
+    EXPECT_TRUE(key.ok()) << key.status().message();
+    EXPECT_TRUE(key.ok() && key->has_value()) << path;
+    return key.ok() && *key ? **key : HiveKey{};
+  }
+
+  test::TempDir dir_{"hive"};
+};
+
+HiveSpec Software() {
+  HiveSpec spec;
+  spec.Key("Microsoft\\Windows\\CurrentVersion\\Uninstall\\{6C2E1F04-9ED4-4D1A-A2B1-3E1A38AE31B1}",
+           {RegValue::Sz("DisplayName", "Kaspersky Endpoint Security for Windows"),
+            RegValue::Sz("DisplayVersion", "11.11.0.452"), RegValue::Dword("Max", 0xFFFFFFFF)});
+  spec.Key("Microsoft\\Windows\\CurrentVersion\\Uninstall\\Other", {RegValue::Sz("DisplayName", "Other")});
+  spec.Key("KasperskyLab\\protected\\AVP21.3\\environment",
+           {RegValue::ExpandSz("ImagePath", "%ProgramFiles%\\Kaspersky Lab\\avp.exe"),
+            RegValue::Dword("Start", 2)});
+  return spec;
+}
+
+TEST_F(HiveTest, KeysAreFoundWithoutCaseAndKeepTheirStoredNames) {
+  Write("/Windows/System32/config/SOFTWARE", Software());
+  auto hive = MustOpen("/windows/system32/CONFIG/software");
+  ASSERT_NE(hive, nullptr);
+  EXPECT_EQ(hive->file(), "/windows/system32/CONFIG/software");
+  const HiveKey uninstall = MustFind(*hive, "MICROSOFT\\windows\\currentversion\\UNINSTALL");
+  EXPECT_EQ(uninstall.path, "\\Microsoft\\Windows\\CurrentVersion\\Uninstall");
+  auto children = hive->Children(uninstall);
+  ASSERT_TRUE(children.ok()) << children.status().message();
+  // In the order the hive lists them (Windows sorts subkeys by upper-cased name: '{' after 'O').
+  ASSERT_EQ(children->size(), 2u);
+  EXPECT_EQ((*children)[0].path, "\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\Other");
+  EXPECT_EQ((*children)[1].name, "{6C2E1F04-9ED4-4D1A-A2B1-3E1A38AE31B1}");
+
+  auto absent = hive->Find(hive->root(), "Microsoft\\Windows\\Nothing\\Here");
+  ASSERT_TRUE(absent.ok()) << absent.status().message();
+  EXPECT_FALSE(absent->has_value());
+}
+
+TEST_F(HiveTest, ValuesAreStringsExpandStringsAndDwordsByNameWithoutCase) {
+  Write("/Windows/System32/config/SOFTWARE", Software());
+  auto hive = MustOpen("/Windows/System32/config/SOFTWARE");
+  ASSERT_NE(hive, nullptr);
+  auto values = hive->Values(MustFind(*hive, "Microsoft\\Windows\\CurrentVersion\\Uninstall\\"
+                                             "{6C2E1F04-9ED4-4D1A-A2B1-3E1A38AE31B1}"),
+                             kAll);
+  ASSERT_TRUE(values.ok()) << values.status().message();
+  EXPECT_EQ(values->String("displayname"), "Kaspersky Endpoint Security for Windows");
+  EXPECT_EQ(values->String("DisplayVersion"), "11.11.0.452");
+  EXPECT_EQ(values->Dword("MAX"), 0xFFFFFFFFu);
+  EXPECT_EQ(values->String("Max"), std::nullopt);  // a DWORD is not a string
+  EXPECT_EQ(values->String("Publisher"), std::nullopt);
+
+  auto env = hive->Values(MustFind(*hive, "KasperskyLab\\protected\\AVP21.3\\environment"), kAll);
+  ASSERT_TRUE(env.ok()) << env.status().message();
+  EXPECT_EQ(env->String("ImagePath"), "%ProgramFiles%\\Kaspersky Lab\\avp.exe");  // REG_EXPAND_SZ, unexpanded
+  EXPECT_EQ(env->Dword("Start"), 2u);
+
+  // Only the names asked for are read.
+  constexpr std::string_view kOnlyStart[] = {"Start"};
+  auto only = hive->Values(MustFind(*hive, "KasperskyLab\\protected\\AVP21.3\\environment"), kOnlyStart);
+  ASSERT_TRUE(only.ok());
+  EXPECT_EQ(only->String("ImagePath"), std::nullopt);
+}
+
+// Names hivex stores as Latin-1 and as UTF-16 and a UTF-16 value, decoded by agent/windows/hivex_iconv.cc: the
+// static agent cannot count on glibc's gconv modules.
+TEST_F(HiveTest, Latin1AndUtf16NamesAndValuesComeOutAsUtf8) {
+  HiveSpec spec;
+  spec.Key("Société Générale", {RegValue::Sz("Name", "Лаборатория Касперского ✓")});
+  spec.Key("Касперский");
+  Write("/Windows/System32/config/SOFTWARE", spec);
+  auto hive = MustOpen("/Windows/System32/config/SOFTWARE");
+  ASSERT_NE(hive, nullptr);
+  auto children = hive->Children(hive->root());
+  ASSERT_TRUE(children.ok()) << children.status().message();
+  std::vector<std::string> names;
+  for (const auto& c : *children) names.push_back(c.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"Société Générale", "Касперский"}));
+  auto values = hive->Values(MustFind(*hive, "société générale"), kAll);
+  ASSERT_TRUE(values.ok()) << values.status().message();
+  EXPECT_EQ(values->String("Name"), "Лаборатория Касперского ✓");
+}
+
+TEST(HivexIconv, ConvertsLatin1AndUtf16AndHandsOtherCharsetsOn) {
+  iconv_t latin1 = ::iconv_open("UTF-8", "LATIN1");
+  ASSERT_NE(latin1, reinterpret_cast<iconv_t>(-1));
+  char in[] = "Soci\xe9t\xe9";
+  char out[4];
+  char* inp = in;
+  char* outp = out;
+  size_t inleft = 7;
+  size_t outleft = sizeof out;
+  // iconv(3)'s contract: as much as fits, then E2BIG with the pointers moved on.
+  EXPECT_EQ(::iconv(latin1, &inp, &inleft, &outp, &outleft), static_cast<size_t>(-1));
+  EXPECT_EQ(errno, E2BIG);
+  EXPECT_EQ(std::string(out, static_cast<size_t>(outp - out)), "Soci");
+  char rest[16];
+  outp = rest;
+  outleft = sizeof rest;
+  EXPECT_EQ(::iconv(latin1, &inp, &inleft, &outp, &outleft), 0u);
+  EXPECT_EQ(std::string(rest, static_cast<size_t>(outp - rest)), "\xc3\xa9t\xc3\xa9");
+  EXPECT_EQ(::iconv_close(latin1), 0);
+
+  iconv_t utf16 = ::iconv_open("UTF-8", "UTF-16LE");
+  char lone_surrogate[] = {'\x00', '\xd8', 'A', '\x00'};
+  inp = lone_surrogate;
+  inleft = sizeof lone_surrogate;
+  outp = rest;
+  outleft = sizeof rest;
+  EXPECT_EQ(::iconv(utf16, &inp, &inleft, &outp, &outleft), 0u);
+  EXPECT_EQ(std::string(rest, static_cast<size_t>(outp - rest)), "\xef\xbf\xbd" "A");
+  ::iconv_close(utf16);
+
+  // Not hivex's: the real iconv answers.
+  iconv_t ascii = ::iconv_open("UTF-8", "ASCII");
+  EXPECT_NE(ascii, reinterpret_cast<iconv_t>(-1));
+  if (ascii != reinterpret_cast<iconv_t>(-1)) ::iconv_close(ascii);
+}
+
+TEST_F(HiveTest, CurrentControlSetIsTheOneSelectCurrentNames) {
+  HiveSpec spec;
+  spec.Key("Select", {RegValue::Dword("Current", 2)});
+  spec.Key("ControlSet001\\Services\\Old");
+  spec.Key("ControlSet002\\Services\\New");
+  Write("/Windows/System32/config/SOFTWARE", HiveSpec().Key("Microsoft"));
+  Write("/Windows/System32/config/SYSTEM", spec);
+  auto hive = MustOpen("/Windows/System32/config/SYSTEM");
+  ASSERT_NE(hive, nullptr);
+  auto cs = CurrentControlSet(*hive);
+  ASSERT_TRUE(cs.ok()) << cs.status().message();
+  EXPECT_EQ(cs->name, "ControlSet002");
+  auto services = hive->Find(*cs, "Services\\new");
+  ASSERT_TRUE(services.ok() && services->has_value());
+}
+
+TEST_F(HiveTest, AMissingOrDanglingControlSetIsAnErrorNamingTheFile) {
+  Write("/Windows/System32/config/SOFTWARE", HiveSpec().Key("Microsoft"));
+  for (const auto& [spec, reason] :
+       std::vector<std::pair<HiveSpec, std::string>>{
+           {HiveSpec().Key("ControlSet001"), "no Select key"},
+           {HiveSpec().Key("Select", {RegValue::Dword("Default", 1)}).Key("ControlSet001"),
+            "Select\\Current is missing"},
+           {HiveSpec().Key("Select", {RegValue::Dword("Current", 7)}).Key("ControlSet001"),
+            "names ControlSet007, which is absent"}}) {
+    Write("/Windows/System32/config/SYSTEM", spec);
+    auto hive = MustOpen("/Windows/System32/config/SYSTEM");
+    ASSERT_NE(hive, nullptr);
+    auto cs = CurrentControlSet(*hive);
+    ASSERT_FALSE(cs.ok()) << reason;
+    EXPECT_NE(cs.status().message().find("/Windows/System32/config/SYSTEM: "), std::string::npos)
+        << cs.status().message();
+    EXPECT_NE(cs.status().message().find(reason), std::string::npos) << cs.status().message();
+  }
+}
+
+TEST_F(HiveTest, DamagedFilesAreRefusedWithTheFileAndTheReason) {
+  const std::string inside = "/Windows/System32/config/SOFTWARE";
+  const std::string file = dir_.path() + inside;
+  Write(inside, Software());
+  const std::string good = test::ReadFile(file);
+  ASSERT_GT(good.size(), 8192u);
+
+  struct Case {
+    std::string name;
+    std::string bytes;
+    std::string reason;
+  };
+  std::string bad_magic = good;
+  bad_magic.replace(0, 4, "RGEF");
+  std::string bad_sum = good;
+  bad_sum[0x30] ^= 0x55;  // the file name field, covered by the checksum
+  std::string bad_bins = good;
+  bad_bins[0x1000 + 1] = 'X';  // "hXin": the first hive bin's magic
+  const std::vector<Case> cases = {
+      {"zero-length", "", "empty file (0 bytes), not a registry hive"},
+      {"short", good.substr(0, 100), "truncated: 100 bytes"},
+      {"truncated", good.substr(0, good.size() - 4096), "truncated: the base block declares"},
+      {"wrong magic", bad_magic, "not a registry hive: starts with 'RGEF', not 'regf'"},
+      {"bad checksum", bad_sum, "corrupt base block: checksum"},
+      {"bad hive bin", bad_bins, "hivex cannot open it"},
+  };
+  for (const auto& c : cases) {
+    test::WriteFile(file, c.bytes);
+    const Status st = OpenError(inside);
+    ASSERT_FALSE(st.ok()) << c.name;
+    EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << c.name;
+    EXPECT_EQ(st.message().rfind(inside + ": ", 0), 0u) << c.name << ": " << st.message();
+    EXPECT_NE(st.message().find(c.reason), std::string::npos) << c.name << ": " << st.message();
+  }
+
+  std::filesystem::remove(file);
+  EXPECT_EQ(OpenError(inside).code(), Status::Code::kNotFound);
+  std::filesystem::create_directory(file);
+  EXPECT_NE(OpenError(inside).message().find("not a regular file"), std::string::npos);
+}
+
+TEST_F(HiveTest, ASubkeyListPointingBackUpIsACycleNotALoop) {
+  const std::string inside = "/Windows/System32/config/SOFTWARE";
+  Write(inside, Software());
+  test::MakeHiveCycle(dir_.path() + inside, "Microsoft\\Windows\\CurrentVersion\\Uninstall");
+  auto hive = MustOpen(inside);
+  ASSERT_NE(hive, nullptr);
+  const HiveKey uninstall = MustFind(*hive, "Microsoft\\Windows\\CurrentVersion\\Uninstall");
+  auto children = hive->Children(uninstall);
+  ASSERT_FALSE(children.ok());
+  const std::string& message = children.status().message();
+  EXPECT_EQ(message.rfind(inside + ": key \\Microsoft\\Windows\\CurrentVersion\\Uninstall: lists the key at 0x", 0), 0u)
+      << message;
+  EXPECT_NE(message.find("which is itself or one of its parents, as a subkey (cyclic offsets)"), std::string::npos)
+      << message;
+}
+
+TEST(HiveBaseBlock, ChecksEachFieldItDependsOn) {
+  std::string block(4096, '\0');
+  auto put = [&block](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) block[at + static_cast<size_t>(i)] = static_cast<char>(v >> (8 * i));
+  };
+  auto seal = [&]() {
+    uint32_t sum = 0;
+    for (size_t at = 0; at < 0x1FC; at += 4) {
+      uint32_t v = 0;
+      for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(block[at + i])) << (8 * i);
+      sum ^= v;
+    }
+    put(0x1FC, sum);
+  };
+  block.replace(0, 4, "regf");
+  put(0x14, 1);
+  put(0x18, 3);
+  put(0x24, 0x20);
+  put(0x28, 0x1000);
+  seal();
+  EXPECT_TRUE(CheckHiveBaseBlock(block, 8192).ok());
+  EXPECT_NE(CheckHiveBaseBlock(block, 8191).message().find("truncated"), std::string::npos);
+  put(0x28, 0x3000);
+  seal();
+  EXPECT_NE(CheckHiveBaseBlock(block, 8192).message().find("declares 12288 bytes of hive bins, the file holds 4096"),
+            std::string::npos);
+  put(0x28, 0x1001);
+  seal();
+  EXPECT_NE(CheckHiveBaseBlock(block, 8192).message().find("not a multiple of 4096"), std::string::npos);
+  put(0x28, 0x1000);
+  put(0x24, 0x1000);
+  seal();
+  EXPECT_NE(CheckHiveBaseBlock(block, 8192).message().find("root key offset 0x1000 lies outside"), std::string::npos);
+  put(0x24, 0x20);
+  put(0x14, 2);
+  seal();
+  EXPECT_NE(CheckHiveBaseBlock(block, 8192).message().find("version 2.3 is not supported"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ksweep::agent
