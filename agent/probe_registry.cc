@@ -24,6 +24,10 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   // Files and folders the rules name, on every platform (paths compare without case where the platform does).
   registry.Register("paths", v1::PLATFORM_WINDOWS, MakePathProbe);
   registry.Register("paths", v1::PLATFORM_MACOS, MakePathProbe);
+  registry.Register("app_bundles", v1::PLATFORM_MACOS, MakeAppBundleProbe);
+  registry.Register("launchd_jobs", v1::PLATFORM_MACOS, MakeLaunchdProbe);
+  registry.Register("package_receipts", v1::PLATFORM_MACOS, MakePackageReceiptProbe);
+  registry.Register("kernel_extensions", v1::PLATFORM_MACOS, MakeKernelExtensionProbe);
 }
 
 }  // namespace ksweep::agent

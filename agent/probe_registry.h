@@ -32,6 +32,10 @@ ProbePtr MakePathProbe();
 ProbePtr MakeServiceProbe();
 ProbePtr MakeProcessProbe();
 ProbePtr MakeKernelModuleProbe();
+ProbePtr MakeAppBundleProbe();
+ProbePtr MakeLaunchdProbe();
+ProbePtr MakePackageReceiptProbe();
+ProbePtr MakeKernelExtensionProbe();
 
 void RegisterBuiltinProbes(ProbeRegistry& registry);
 
