@@ -112,7 +112,8 @@ Result<Plist> ParsePlist(std::string_view bytes, std::string_view name) {
     return Invalid(name, std::to_string(bytes.size()) + " bytes, more than the " + std::to_string(kMaxPlistBytes) +
                              " a property list may have here");
   }
-  const bool binary = bytes.substr(0, kBinaryPrefix.size()) == kBinaryPrefix;
+  // A file cut inside the magic itself is a truncated binary plist too.
+  const bool binary = kBinaryPrefix.starts_with(bytes.substr(0, kBinaryPrefix.size()));
   std::string_view text = bytes;
   if (!binary) {
     if (text.substr(0, kUtf8Bom.size()) == kUtf8Bom) text.remove_prefix(kUtf8Bom.size());

@@ -39,7 +39,7 @@ class BinaryPlistChecker {
                                      std::to_string(kBinaryMagic.size() + kTrailerBytes + 1));
     }
     if (bytes_.substr(0, kBinaryMagic.size()) != kBinaryMagic) {
-      return Status::InvalidArgument("binary plist version '" + std::string(bytes_.substr(6, 2)) +
+      return Status::InvalidArgument("binary plist version '" + std::string(bytes_.substr(0, 8)) +
                                      "' is not supported (only bplist00)");
     }
     const size_t trailer = bytes_.size() - kTrailerBytes;
@@ -58,13 +58,13 @@ class BinaryPlistChecker {
       return Status::InvalidArgument(cut + std::to_string(objects) + " objects with the top one at " +
                                      std::to_string(top));
     }
-    if (objects > kMaxPlistNodes) {
-      return Status::InvalidArgument("binary plist holds " + std::to_string(objects) + " objects, more than the " +
-                                     std::to_string(kMaxPlistNodes) + " a property list may have here");
-    }
     if (table_ < kBinaryMagic.size() || table_ > trailer || (trailer - table_) / offset_size_ < objects) {
       return Status::InvalidArgument(cut + "the offset table of " + std::to_string(objects) + " entries is at byte " +
                                      std::to_string(table_) + ", the file has " + std::to_string(bytes_.size()));
+    }
+    if (objects > kMaxPlistNodes) {
+      return Status::InvalidArgument("binary plist holds " + std::to_string(objects) + " objects, more than the " +
+                                     std::to_string(kMaxPlistNodes) + " a property list may have here");
     }
     objects_ = objects;
     return Walk(top);

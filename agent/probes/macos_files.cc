@@ -7,8 +7,9 @@ namespace ksweep::agent {
 
 Status FileFailures::ToStatus(size_t files_read) const {
   if (messages_.empty()) return Status::Ok();
-  std::string text = std::to_string(messages_.size()) + " of " + std::to_string(std::max(files_read, messages_.size())) +
-                     (messages_.size() == 1 ? " file" : " files") + " could not be read: ";
+  const size_t total = std::max(files_read, messages_.size());
+  std::string text = std::to_string(messages_.size()) + " of " + std::to_string(total) +
+                     (total == 1 ? " file" : " files") + " could not be read: ";
   for (size_t i = 0; i < messages_.size() && i < kMaxFailuresNamed; ++i) {
     if (i != 0) text += "; ";
     text += messages_[i];
