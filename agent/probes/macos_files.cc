@@ -34,7 +34,7 @@ std::vector<DirEntry> ListFolder(const Root& root, std::string_view dir, FileFai
   }
   std::vector<DirEntry> out;
   for (auto& e : *entries) {
-    if (!e.name.empty() && e.name.front() != '.') out.push_back(std::move(e));
+    if (!e.name.starts_with("._")) out.push_back(std::move(e));
   }
   std::sort(out.begin(), out.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
   return out;

@@ -32,8 +32,8 @@ class FileFailures {
   std::vector<std::string> messages_;
 };
 
-// The entries of `dir` sorted by name, without hidden ones ("._X.plist" are the AppleDouble files of a disk copied
-// through a non-Mac filesystem). A missing folder has no entries; an unreadable one, or one with more than
+// The entries of `dir` sorted by name, without the AppleDouble files ("._X.plist") a Mac leaves on non-Mac
+// filesystems. Hidden bundles (".X.app") stay: an installer may hide its helper apps. A missing folder has no entries; an unreadable one, or one with more than
 // kMaxMacosFolderEntries entries, is a failure.
 std::vector<DirEntry> ListFolder(const Root& root, std::string_view dir, FileFailures* failures);
 

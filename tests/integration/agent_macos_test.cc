@@ -216,9 +216,10 @@ TEST_F(AgentMacosTest, CleanMacWithLookAlikesIsClean) {
   EXPECT_EQ(scan.report.host().host_id(), agent::HostIdFromMachineId(std::string(kHardwareUuid)));
   EXPECT_TRUE(AnyWarningContains(scan.report, "carry 2 hardware UUIDs")) << JoinWarnings(scan.report);
   // The look-alikes were read (the vendor folder's app included): they are clean because no rule names them.
-  EXPECT_EQ(FindProbe(scan.report, "app_bundles")->items(), 4);
+  // AppleDouble files ("._x.plist") are skipped, hidden bundles are read.
+  EXPECT_EQ(FindProbe(scan.report, "app_bundles")->items(), 5);
   EXPECT_EQ(FindProbe(scan.report, "launchd_jobs")->items(), 2);
-  EXPECT_EQ(FindProbe(scan.report, "kernel_extensions")->items(), 2);
+  EXPECT_EQ(FindProbe(scan.report, "kernel_extensions")->items(), 3);
 }
 
 // The same clean Mac under rules that name the look-alikes: proof that the probes saw each of them, with the
@@ -233,17 +234,23 @@ TEST_F(AgentMacosTest, LookAlikesAreSeenWhenARuleNamesThem) {
     {"kind": "SIGNAL_KIND_APP_BUNDLE", "pattern": "*kaspersky*", "strength": "STRENGTH_STRONG", "confidence": "CONFIDENCE_INFERRED"},
     {"kind": "SIGNAL_KIND_LAUNCHD_JOB", "pattern": "com.kasperskyfans.*", "strength": "STRENGTH_STRONG", "confidence": "CONFIDENCE_INFERRED"},
     {"kind": "SIGNAL_KIND_PACKAGE_RECEIPT", "pattern": "com.kasperskyfans.*", "strength": "STRENGTH_STRONG", "confidence": "CONFIDENCE_INFERRED"},
-    {"kind": "SIGNAL_KIND_KERNEL_EXTENSION", "pattern": "*kldisplay", "strength": "STRENGTH_STRONG", "confidence": "CONFIDENCE_INFERRED"}]}]})");
+    {"kind": "SIGNAL_KIND_KERNEL_EXTENSION", "pattern": "*kldisplay", "strength": "STRENGTH_STRONG", "confidence": "CONFIDENCE_INFERRED"},
+    {"kind": "SIGNAL_KIND_KERNEL_EXTENSION", "pattern": "com.kasperskyfans.*", "strength": "STRENGTH_STRONG", "confidence": "CONFIDENCE_INFERRED"}]}]})");
   const AgentScan scan = ScanRoot(root, {"--rules", rules});
   ASSERT_TRUE(scan.parsed) << scan.parse_error;
   const v1::Finding* f = FindFinding(scan.report, "lookalikes");
   ASSERT_NE(f, nullptr) << FindingIds(scan.report);
   EXPECT_EQ(Names(*f, v1::EVIDENCE_KIND_APP_BUNDLE),
-            (std::set<std::string>{"org.example.kasperskyremoval", "com.kasperskyfans.reader"}));
+            (std::set<std::string>{"org.example.kasperskyremoval", "com.kasperskyfans.reader",
+                                   "com.kasperskyfans.updater"}));
   EXPECT_EQ(Names(*f, v1::EVIDENCE_KIND_LAUNCHD_JOB), std::set<std::string>{"com.kasperskyfans.helper"});
   EXPECT_EQ(Names(*f, v1::EVIDENCE_KIND_PACKAGE_RECEIPT), std::set<std::string>{"com.kasperskyfans.helper"});
-  EXPECT_EQ(Names(*f, v1::EVIDENCE_KIND_KERNEL_EXTENSION), std::set<std::string>{"com.example.driver.kldisplay"});
+  EXPECT_EQ(Names(*f, v1::EVIDENCE_KIND_KERNEL_EXTENSION),
+            (std::set<std::string>{"com.example.driver.kldisplay", "com.kasperskyfans.filter"}));
   for (const auto& e : f->evidence()) {
+    if (e.name() == "com.kasperskyfans.filter") {
+      EXPECT_EQ(e.detail().rfind("system extension /Library/SystemExtensions/", 0), 0u) << e.detail();
+    }
     if (e.name() == "com.kasperskyfans.reader") {
       EXPECT_EQ(e.path(), "/Applications/Tools/KasperskyFans Reader.app");
     }

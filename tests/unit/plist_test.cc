@@ -175,6 +175,27 @@ TEST_F(PlistTest, CorruptedBinaryPlistsNeverCrash) {
   EXPECT_GT(rejected, 0);
 }
 
+// The same for XML, with the characters its syntax turns on.
+TEST_F(PlistTest, CorruptedXmlPlistsNeverCrash) {
+  const std::string full = Bytes("value.xml");
+  int rejected = 0;
+  for (size_t at = 0; at < full.size(); ++at) {
+    for (const char value : {'<', '>', '&', '/', '!', '\0'}) {
+      std::string bytes = full;
+      bytes[at] = value;
+      auto plist = ParsePlist(bytes, kName);
+      if (!plist.ok()) {
+        ++rejected;
+        EXPECT_EQ(plist.status().message().rfind(std::string(kName) + ": ", 0), 0u);
+        continue;
+      }
+      const PlistNode top = plist->root();
+      for (const auto& key : top.Keys()) (void)top.Get(key).AsString();
+    }
+  }
+  EXPECT_GT(rejected, 0);
+}
+
 TEST_F(PlistTest, CyclicOffsetsAreRefused) {
   for (const char* file : {"cyclic.bin", "self.bin"}) {
     SCOPED_TRACE(file);
