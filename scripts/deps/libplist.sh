@@ -42,8 +42,11 @@ exec 9>"$CACHE/libplist.lock"
 flock 9  # two builds at once share one fetch and one build
 
 [ -n "$MIRROR" ] || MIRROR=$(mirror_of_machine)
-echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bookworm main" \
-  >"$APT_DIR/etc/sources.list"
+SOURCE_LINE="deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bookworm main"
+if [ "$(cat "$APT_DIR/etc/sources.list" 2>/dev/null)" != "$SOURCE_LINE" ]; then
+  rm -f "$APT_DIR"/lists/*_Sources* "$APT_DIR"/lists/*Release*  # another mirror's index says nothing of this one
+  echo "$SOURCE_LINE" >"$APT_DIR/etc/sources.list"
+fi
 APT_OPTS=(-q -o "Dir::Etc::SourceList=$APT_DIR/etc/sources.list" -o Dir::Etc::SourceParts=/dev/null
   -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o APT::Sandbox::User=root)
 
@@ -54,14 +57,20 @@ source_version() {
 
 have_lists=$(find "$APT_DIR/lists" -maxdepth 1 -name '*_Sources*' | head -1)
 fresh_lists=$(find "$APT_DIR/lists" -maxdepth 1 -name '*_Sources*' -mtime -"$LISTS_MAX_AGE_DAYS" | head -1)
+updated=""
 if [ -z "$fresh_lists" ]; then
   log "refreshing the Debian source index ($MIRROR bookworm main)"
-  if ! update_lists && [ -z "$have_lists" ]; then
+  if update_lists; then
+    updated=1
+  elif [ -z "$have_lists" ]; then
     log "cannot read the Debian source index from $MIRROR"
     exit 1
   fi
 fi
 VERSION=$(source_version)
+if [ -z "$VERSION" ] && [ -z "$updated" ] && update_lists; then
+  VERSION=$(source_version)
+fi
 if [ -z "$VERSION" ]; then
   log "no libplist source package in the index of $MIRROR bookworm main"
   exit 1
