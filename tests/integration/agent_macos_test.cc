@@ -303,6 +303,83 @@ TEST_F(AgentMacosTest, CorruptPlistsFailTheirProbeNamingTheFileAndTheScanGoesOn)
   EXPECT_EQ(FindProbe(report, "paths")->state(), v1::PROBE_STATE_OK);
 }
 
+// The shipped rules (common/rules/kaspersky.rules.json, compiled in) on every scenario: exact products and states.
+TEST_F(AgentMacosTest, ShippedRulesGiveEachScenarioItsProducts) {
+  struct Want {
+    std::string product;
+    v1::ProductState state;
+    std::string version;
+    std::string note;
+  };
+  const struct {
+    const char* scenario;
+    v1::Verdict verdict;
+    int exit_with_gate;
+    bool incomplete;
+    std::vector<Want> findings;
+  } cases[] = {
+      {"kaspersky", v1::VERDICT_INSTALLED, 3, false,
+       {{"kaspersky-consumer", v1::PRODUCT_STATE_INSTALLED, "21.0.22.463", ""}}},
+      {"receipts-only", v1::VERDICT_REMNANT, 0, false,
+       {{"kaspersky-traces", v1::PRODUCT_STATE_REMNANT, "21.0.22.463", ""}}},
+      {"ultraav", v1::VERDICT_INSTALLED, 3, false, {{"ultraav", v1::PRODUCT_STATE_INSTALLED, "1.2.3", ""}}},
+      {"ultraav-migrated", v1::VERDICT_INSTALLED, 3, false,
+       {{"ultraav", v1::PRODUCT_STATE_INSTALLED, "1.2.3", "migrated from Kaspersky"},
+        {"kaspersky-traces", v1::PRODUCT_STATE_REMNANT, "21.0.22.463", ""}}},
+      {"clean", v1::VERDICT_CLEAN, 0, false, {}},
+      {"corrupt", v1::VERDICT_INSTALLED, 3, true,
+       {{"kaspersky-consumer", v1::PRODUCT_STATE_INSTALLED, "21.0.22.463", ""}}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.scenario);
+    const std::string root = MakeRoot(c.scenario);
+    ASSERT_FALSE(root.empty());
+    const AgentScan scan = ScanRoot(root, {"--fail-on-detect"});
+    EXPECT_TRUE(scan.process.Exited(c.exit_with_gate)) << scan.process.Describe();
+    ASSERT_TRUE(scan.parsed) << scan.parse_error;
+    EXPECT_EQ(scan.report.verdict(), c.verdict);
+    EXPECT_EQ(scan.report.incomplete(), c.incomplete);
+    std::set<std::string> want_ids;
+    for (const auto& w : c.findings) want_ids.insert(w.product);
+    EXPECT_EQ(Ids(scan.report), want_ids);
+    for (const auto& w : c.findings) {
+      const v1::Finding* f = FindFinding(scan.report, w.product);
+      ASSERT_NE(f, nullptr) << w.product;
+      EXPECT_EQ(f->state(), w.state) << w.product;
+      EXPECT_EQ(f->version(), w.version) << w.product;
+      EXPECT_EQ(f->note(), w.note) << w.product;
+    }
+  }
+}
+
+// The legacy klif kext and the launchd jobs of the KAV line corroborate the app's finding instead of making a
+// second, unidentified one.
+TEST_F(AgentMacosTest, ShippedRulesPutTheKavLineRecordsUnderTheApp) {
+  const std::string root = MakeRoot("kaspersky");
+  ASSERT_FALSE(root.empty());
+  const AgentScan scan = ScanRoot(root);
+  ASSERT_TRUE(scan.parsed) << scan.parse_error;
+  const v1::Finding* f = FindFinding(scan.report, "kaspersky-consumer");
+  ASSERT_NE(f, nullptr) << FindingIds(scan.report);
+  EXPECT_EQ(Names(*f, v1::EVIDENCE_KIND_APP_BUNDLE), std::set<std::string>{"com.kaspersky.kav.gui"});
+  EXPECT_EQ(Names(*f, v1::EVIDENCE_KIND_LAUNCHD_JOB), (std::set<std::string>{"com.kaspersky.kav", "com.kaspersky.kav.gui"}));
+  EXPECT_EQ(Names(*f, v1::EVIDENCE_KIND_KERNEL_EXTENSION), std::set<std::string>{"com.kaspersky.kext.klif"});
+  for (const auto& e : f->evidence()) {
+    if (e.kind() == v1::EVIDENCE_KIND_KERNEL_EXTENSION || e.kind() == v1::EVIDENCE_KIND_LAUNCHD_JOB) {
+      EXPECT_EQ(e.strength(), v1::STRENGTH_WEAK) << e.name();
+    }
+  }
+  // Alone (the app gone), the kext is still Kaspersky's: the catch-all reports it.
+  std::filesystem::remove_all(root + "/Applications/Kaspersky Anti-Virus For Mac.app");
+  std::filesystem::remove_all(root + "/Library/Application Support/Kaspersky Lab");
+  const AgentScan after = ScanRoot(root);
+  ASSERT_TRUE(after.parsed) << after.parse_error;
+  EXPECT_EQ(FindFinding(after.report, "kaspersky-consumer"), nullptr) << FindingIds(after.report);
+  const v1::Finding* other = FindFinding(after.report, "kaspersky-other");
+  ASSERT_NE(other, nullptr) << FindingIds(after.report);
+  EXPECT_EQ(Names(*other, v1::EVIDENCE_KIND_KERNEL_EXTENSION), std::set<std::string>{"com.kaspersky.kext.klif"});
+}
+
 TEST_F(AgentMacosTest, UnreadableSystemVersionIsAWarningNotAFailure) {
   const std::string root = MakeRoot("receipts-only");
   ASSERT_FALSE(root.empty());
