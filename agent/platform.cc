@@ -29,9 +29,11 @@ constexpr InventoryPlace kWindowsInventory[] = {
     {"/Windows/System32/config", "SOFTWARE", true},
     {"/Windows/System32/config", "SYSTEM", true},
 };
+// What the macOS probes read (agent/probes/app_bundle_probe.cc and the others).
 constexpr InventoryPlace kMacosInventory[] = {
     {"/Applications", "", false},           {"/Library/LaunchDaemons", "", false}, {"/Library/LaunchAgents", "", false},
-    {"/var/db/receipts", "", false},        {"/Library/Extensions", "", false},
+    {"/var/db/receipts", "", false},        {"/Library/Receipts", "", false},      {"/Library/Extensions", "", false},
+    {"/System/Library/Extensions", "", false}, {"/Library/SystemExtensions", "", false},
 };
 
 constexpr PlatformSpec kPlatforms[] = {

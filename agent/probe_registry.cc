@@ -27,6 +27,10 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   registry.Register("installed_programs", v1::PLATFORM_WINDOWS, MakeInstalledProgramsProbe);
   registry.Register("registry_keys", v1::PLATFORM_WINDOWS, MakeRegistryKeyProbe);
   registry.Register("windows_services", v1::PLATFORM_WINDOWS, MakeWindowsServiceProbe);
+  registry.Register("app_bundles", v1::PLATFORM_MACOS, MakeAppBundleProbe);
+  registry.Register("launchd_jobs", v1::PLATFORM_MACOS, MakeLaunchdProbe);
+  registry.Register("package_receipts", v1::PLATFORM_MACOS, MakePackageReceiptProbe);
+  registry.Register("kernel_extensions", v1::PLATFORM_MACOS, MakeKernelExtensionProbe);
 }
 
 }  // namespace ksweep::agent

@@ -35,6 +35,10 @@ ProbePtr MakeKernelModuleProbe();
 ProbePtr MakeInstalledProgramsProbe();
 ProbePtr MakeRegistryKeyProbe();
 ProbePtr MakeWindowsServiceProbe();
+ProbePtr MakeAppBundleProbe();
+ProbePtr MakeLaunchdProbe();
+ProbePtr MakePackageReceiptProbe();
+ProbePtr MakeKernelExtensionProbe();
 
 void RegisterBuiltinProbes(ProbeRegistry& registry);
 

@@ -7,5 +7,7 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 export CCACHE_BASEDIR=$PWD
 # Share cached objects between checkouts in different folders (CI builds a fresh clone elsewhere each time).
 export CCACHE_NOHASHDIR=1
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+# libplist has no static archive in Debian: built once from its Debian source into ~/.cache/ksweep (scripts/deps/).
+LIBPLIST_PREFIX=$(scripts/deps/libplist.sh)
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSWEEP_LIBPLIST_PREFIX="$LIBPLIST_PREFIX" "$@"
 ninja -C "$BUILD_DIR"

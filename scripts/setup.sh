@@ -9,8 +9,10 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-program-options-dev libspdlog-dev libfmt-dev libssl-dev libsqlite3-dev
-  # Windows registry hives (the agent links libhivex.a); libplist is built from its Debian source (scripts/deps/)
+  # Windows registry hives (the agent links libhivex.a)
   libhivex-dev
+  # macOS property lists: libplist built statically from its Debian source (scripts/deps/libplist.sh)
+  dpkg-dev autoconf automake libtool make
   # tests: GoogleTest, real package managers for fixtures, Python stubs for the API example
   libgtest-dev libgmock-dev rpm db5.3-util sqlite3 dpkg-dev python3 python3-grpcio python3-protobuf
   # tests: Windows hives written with hivex's own tools; driver and service images with a version resource

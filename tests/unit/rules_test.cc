@@ -51,12 +51,16 @@ TEST(BuiltinRules, ConfidenceAndStrengthFollowTheGuide) {
       "PATH /Program Files (x86)/Kaspersky Lab/Kaspersky Total Security *", "INSTALLED_PROGRAM UltraAV*",
       "INSTALLED_PROGRAM UltraVPN*", "PATH /Program Files/UltraAV", "PATH /Program Files (x86)/UltraAV",
       "PATH /Program Files/UltraVPN", "PATH /Program Files (x86)/UltraVPN",
-      // macOS: no app bundle id is in a source; UltraAV's path neither.
-      "APP_BUNDLE com.kaspersky.*", "PATH /Applications/UltraAV.app"};
+      // macOS: no app bundle id is in a source; UltraAV's path and bundle (any id at that path) neither.
+      "APP_BUNDLE com.kaspersky.*", "PATH /Applications/UltraAV.app", "APP_BUNDLE *"};
   const std::set<std::string> weak = {"MODULE redirfs*", "MODULE avflt*", "PROCESS wdserver",
                                       "WINDOWS_SERVICE kavfsgt", "WINDOWS_SERVICE kavfsmui",
                                       "WINDOWS_SERVICE kavfsrcn", "WINDOWS_SERVICE kavfswh",
-                                      "WINDOWS_SERVICE kavfsslp", "PROCESS ksdeui.exe"};
+                                      "WINDOWS_SERVICE kavfsslp", "PROCESS ksdeui.exe",
+                                      // The KAV for Mac / KESMac line's legacy kexts, shared by its products.
+                                      "KERNEL_EXTENSION com.kaspersky.kext.klif", "KERNEL_EXTENSION com.kaspersky.nke",
+                                      "KERNEL_EXTENSION com.kaspersky.nke.interceptors",
+                                      "KERNEL_EXTENSION com.kaspersky.kext.kimul*"};
   std::set<std::string> seen;
   for (const auto& p : rules->products()) {
     for (const auto& s : p.signals()) {
