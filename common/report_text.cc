@@ -15,6 +15,11 @@ std::string DescribeRecord(const v1::Evidence& e) {
 }
 
 RecordText RecordTextOf(const v1::Evidence& e) {
+  // A service, driver or launchd job is more than its name and version: the agent's line also has its image (or
+  // program), its start mode and, for drivers, the image's company.
+  const bool runs_something = e.kind() == v1::EVIDENCE_KIND_WINDOWS_SERVICE ||
+                              e.kind() == v1::EVIDENCE_KIND_WINDOWS_DRIVER || e.kind() == v1::EVIDENCE_KIND_LAUNCHD_JOB;
+  if (runs_something && !e.detail().empty()) return {e.path().empty() ? e.name() : e.path(), e.detail()};
   std::string says = DescribeRecord(e);
   return {e.path().empty() ? e.name() : e.path(), says.empty() ? e.detail() : std::move(says)};
 }

@@ -19,7 +19,7 @@ bool IsRecordEvidence(v1::EvidenceKind kind);
 std::string DescribeRecord(const v1::Evidence& evidence);
 
 // A record as both views print it: where it is (its path, else its name) and what it says (DescribeRecord, else the
-// agent's own line for it).
+// agent's own line for it; for services, drivers and launchd jobs that line first: it names the image and start).
 struct RecordText {
   std::string where;
   std::string what;
