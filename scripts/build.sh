@@ -10,4 +10,6 @@ export CCACHE_NOHASHDIR=1
 # libplist has no static archive in Debian: built once from its Debian source into ~/.cache/ksweep (scripts/deps/).
 LIBPLIST_PREFIX=$(scripts/deps/libplist.sh)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSWEEP_LIBPLIST_PREFIX="$LIBPLIST_PREFIX" "$@"
-ninja -C "$BUILD_DIR"
+# KSWEEP_BUILD_TARGETS: only these targets (the sanitizer pass of scripts/test.sh), else everything.
+# shellcheck disable=SC2086
+ninja -C "$BUILD_DIR" ${KSWEEP_BUILD_TARGETS:-}
