@@ -184,6 +184,27 @@ rss_kib() {
   tail -n 1 "$out"
   rm -f "$out"
 }
+# Peak RssAnon and RssFile in KiB of one run of "$@", sampled from /proc/PID/status as fast as Python can (a few
+# tens of microseconds apart): maxrss counts the hive's mapped file pages, which are clean page cache the kernel can
+# take back, not memory the process allocated.
+rss_split_kib() {
+  python3 - "$@" <<'PY'
+import subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+anon = file = 0
+while p.poll() is None:
+    try:
+        with open("/proc/%d/status" % p.pid) as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    anon = max(anon, int(line.split()[1]))
+                elif line.startswith("RssFile:"):
+                    file = max(file, int(line.split()[1]))
+    except OSError:
+        break
+print(anon, file)
+PY
+}
 median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%d\n", (v[NR/2]+v[NR/2+1])/2}'; }
 minimum() { sort -n | head -n 1; }
 maximum() { sort -n | tail -n 1; }
@@ -194,7 +215,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # Both must work, and find what is there, before they are timed.
 first=$("${scan[@]}")
 grep -q '^kes  *INSTALLED' <<<"$first" || { echo "windows_scan_bench: the scan did not find KES" >&2; exit 2; }
-entries=$("${floor[@]}" | grep -c '^"Fleet Application\|^"Kaspersky' || true)
+entries=$("${floor[@]}" | grep -c '^Fleet Application\|^Kaspersky' || true)
 [ "$entries" -ge 300 ] || { echo "windows_scan_bench: hivexsh read $entries DisplayNames" >&2; exit 2; }
 
 for _ in 1 2; do
@@ -209,6 +230,13 @@ done
 for ((i = 0; i < runs; i++)); do
   scan_m+=("$(rss_kib "${scan[@]}")")
   floor_m+=("$(rss_kib "${floor[@]}")")
+done
+scan_anon=() scan_file=() floor_anon=() floor_file=()
+for ((i = 0; i < runs; i++)); do
+  read -r a f < <(rss_split_kib "${scan[@]}")
+  scan_anon+=("$a") scan_file+=("$f")
+  read -r a f < <(rss_split_kib "${floor[@]}")
+  floor_anon+=("$a") floor_file+=("$f")
 done
 
 probe_lines=$(mktemp)
@@ -244,6 +272,10 @@ Command: \`bench/windows_scan_bench.sh $agent $runs\` ($runs timed runs of each,
 |---|---|---|---|---|
 | \`ksweep-agent scan --root\` | $(ms "$scan_med") ms | $(ms "$(col "${scan_t[@]}" | minimum)") ms | $(ms "$(col "${scan_t[@]}" | maximum)") ms | $(mib "$scan_rss") MiB ($scan_rss KiB) |
 | \`hivexsh -f\` ($keys cd + ls/lsval of the Uninstall entries) | $(ms "$floor_med") ms | $(ms "$(col "${floor_t[@]}" | minimum)") ms | $(ms "$(col "${floor_t[@]}" | maximum)") ms | $(mib "$floor_rss") MiB ($floor_rss KiB) |
+
+What the peak RSS is made of (max over $runs runs, sampled from \`/proc/PID/status\`): the agent's RssAnon (memory it
+allocated) $(mib "$(col "${scan_anon[@]}" | maximum)") MiB and RssFile (mapped file pages: the hive hivex maps, the binary)
+$(mib "$(col "${scan_file[@]}" | maximum)") MiB; hivexsh's $(mib "$(col "${floor_anon[@]}" | maximum)") MiB and $(mib "$(col "${floor_file[@]}" | maximum)") MiB.
 
 Ratio scan / floor (medians): **${ratio}x** (goal <= 2x: $wall_ok). Peak RSS: **$(mib "$scan_rss") MiB**, ${rss_ratio}x the
 floor's (goal <= 32 MiB: $rss_ok).
