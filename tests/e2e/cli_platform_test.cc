@@ -1,8 +1,8 @@
 // The fleet's platforms through the real CLI: a real collector, Linux hosts from real agents scanning fixture roots,
 // and Windows and macOS hosts whose reports arrive over the agent protocol as ksweep-agent sends them (AgentStream),
 // carrying the evidence the Windows and macOS probes produce: Uninstall entries, services, drivers, registry keys,
-// receipts, a successor's note and a scan left incomplete by a damaged file. Once the agent scans Windows and macOS
-// roots, `Fleet::StartAgent(name, root)` on such a root replaces `Report*` below and the checks stay as they are.
+// receipts, a successor's note and a scan left incomplete by a damaged file: every case in a few exact reports.
+// cli_platform_roots_test.cc runs the real agent on Windows and Mac fixture roots for the whole path.
 #include <google/protobuf/util/time_util.h>
 
 #include <set>
