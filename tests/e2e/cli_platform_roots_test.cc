@@ -104,10 +104,14 @@ TEST_F(CliPlatformRootsTest, AWindowsRootScannedByTheAgentIsListedWithItsEvidenc
   EXPECT_NE(LineWith(host.out, "WINDOWS_SERVICE").find(R"(HKLM\SYSTEM\CurrentControlSet\Services\AVP21.3  )"),
             std::string::npos)
       << host.out;
-  EXPECT_NE(LineWith(host.out, "WINDOWS_SERVICE").find("'AVP21.3' 21.3.10.391, publisher 'AO Kaspersky Lab'"),
+  // Services and drivers read as the agent's line: display name, start mode, image, the image's company.
+  EXPECT_NE(LineWith(host.out, "WINDOWS_SERVICE")
+                .find("service AVP21.3 'Kaspersky Endpoint Security Service' (Start 2 auto), image "),
             std::string::npos)
       << host.out;
-  EXPECT_NE(LineWith(host.out, "WINDOWS_DRIVER").find("'klif' 21.3.10.391, publisher 'AO Kaspersky Lab'"),
+  EXPECT_NE(LineWith(host.out, "WINDOWS_DRIVER")
+                .find(R"(driver klif 'Kaspersky Lab KLIF' (Start 0 boot), image \SystemRoot\System32\DRIVERS\klif.sys, )"
+                      "company 'AO Kaspersky Lab', version 21.3.10.391"),
             std::string::npos)
       << host.out;
 
