@@ -1,8 +1,8 @@
 // The fleet's platforms through the real CLI: a real collector, Linux hosts from real agents scanning fixture roots,
 // and Windows and macOS hosts whose reports arrive over the agent protocol as ksweep-agent sends them (AgentStream),
 // carrying the evidence the Windows and macOS probes produce: Uninstall entries, services, drivers, registry keys,
-// receipts, a successor's note and a scan left incomplete by a damaged file. Once the agent scans Windows and macOS
-// roots, `Fleet::StartAgent(name, root)` on such a root replaces `Report*` below and the checks stay as they are.
+// receipts, a successor's note and a scan left incomplete by a damaged file: every case in a few exact reports.
+// cli_platform_roots_test.cc runs the real agent on Windows and Mac fixture roots for the whole path.
 #include <google/protobuf/util/time_util.h>
 
 #include <set>
@@ -289,11 +289,15 @@ TEST_F(CliPlatformTest, HostViewShowsWindowsEvidenceReadably) {
   EXPECT_EQ(LineWith(table.out, "INSTALLED_PROGRAM"),
             std::string("    INSTALLED_PROGRAM  ") + kKesUninstallKey +
                 "  'Kaspersky Endpoint Security for Windows' 11.11.0.452, publisher 'AO Kaspersky Lab'");
+  // A service or driver reads as the agent's line: it names the image and the start mode.
   EXPECT_TRUE(LineWith(table.out, "WINDOWS_SERVICE")
-                  .ends_with("'AVP21.3' 21.3.10.391, publisher 'AO Kaspersky Lab'"))
+                  .ends_with(R"(service AVP21.3, start automatic, image C:\Program Files (x86)\Kaspersky Lab\)"
+                             R"(KES.11.11.0\avp.exe)"))
       << table.out;
   EXPECT_NE(LineWith(table.out, "WINDOWS_DRIVER").find(R"(HKLM\SYSTEM\CurrentControlSet\Services\klif  )"),
             std::string::npos)
+      << table.out;
+  EXPECT_TRUE(LineWith(table.out, "WINDOWS_DRIVER").ends_with(R"(driver klif, start boot, image system32\DRIVERS\klif.sys)"))
       << table.out;
   EXPECT_TRUE(LineWith(table.out, "REGISTRY_KEY").ends_with("registry key present")) << table.out;
   EXPECT_EQ(table.out.find("Failed probes"), std::string::npos) << table.out;

@@ -409,6 +409,7 @@ v1::Host SampleWindowsHost() {
   e->set_path(R"(HKLM\SYSTEM\CurrentControlSet\Services\AVP21.3)");
   e->set_name("AVP21.3");
   e->set_publisher("AO Kaspersky Lab");
+  e->set_detail("service AVP21.3 (Start 2 auto), image avp.exe");
   e->set_implies(v1::PRODUCT_STATE_INSTALLED);
   e = kes->add_evidence();
   e->set_kind(v1::EVIDENCE_KIND_REGISTRY_KEY);
@@ -460,11 +461,12 @@ TEST(ViewsTest, HostTableShowsWindowsRecordsNotesAndAnIncompleteScan) {
             R"(    INSTALLED_PROGRAM  HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\{9A017CE2-1A33-4EB5-8B14-9F1A2B3C4D5E})"
             R"(  'Kaspersky Endpoint Security for Windows' 11.11.0.452, publisher 'AO Kaspersky Lab')");
   // The shorter cells line up (to the folder line, the widest under the limit); the Uninstall key overflows alone.
+  // A service says more in the agent's line (start mode, image) than in its name and version.
   const std::string service_key = R"(HKLM\SYSTEM\CurrentControlSet\Services\AVP21.3)";
   const std::string folder_line = R"(folder C:\Program Files (x86)\Kaspersky Lab\KES.11.11.0 exists)";
   EXPECT_EQ(line_with("WINDOWS_SERVICE"), "    WINDOWS_SERVICE    " + service_key +
                                               std::string(folder_line.size() - service_key.size() + 2, ' ') +
-                                              "'AVP21.3', publisher 'AO Kaspersky Lab'");
+                                              "service AVP21.3 (Start 2 auto), image avp.exe");
   // A key has nothing to say but that it is there: the agent's line, not the key twice.
   EXPECT_NE(line_with("REGISTRY_KEY").find(R"(KasperskyLab)" + std::string("  ")), std::string::npos) << text;
   EXPECT_TRUE(line_with("REGISTRY_KEY").ends_with("registry key present")) << text;

@@ -87,6 +87,12 @@ v1::HostReport WindowsReport() {
   e->set_kind(v1::EVIDENCE_KIND_WINDOWS_DRIVER);
   e->set_path(R"(HKLM\SYSTEM\CurrentControlSet\Services\klif)");
   e->set_name("klif");
+  e = f->add_evidence();
+  e->set_kind(v1::EVIDENCE_KIND_WINDOWS_SERVICE);
+  e->set_path(R"(HKLM\SYSTEM\CurrentControlSet\Services\AVP21.3)");
+  e->set_name("AVP21.3");
+  e->set_version("21.3.10.391");
+  e->set_detail("service AVP21.3 (Start 2 auto), image avp.exe");
   return r;
 }
 
@@ -112,7 +118,10 @@ TEST(ReportFormat, WindowsRecordsNoteAndIncompleteVerdict) {
             R"({0C5F4E6A-7B1D-4F0E-9C2A-1B3D5E7F9A0B}  'UltraAV' 6.0.1, publisher 'Pango')");
   // A key says nothing but that it is there: the agent's line after it, not the key twice.
   EXPECT_EQ(LineWith(text, "REGISTRY_KEY"), R"(    (weak) REGISTRY_KEY: HKLM\SOFTWARE\KasperskyLab  registry key present)");
+  // Without the agent's line a driver is its name; a service with one reads as it (start mode, image).
   EXPECT_EQ(LineWith(text, "WINDOWS_DRIVER"), R"(    WINDOWS_DRIVER: HKLM\SYSTEM\CurrentControlSet\Services\klif  'klif')");
+  EXPECT_EQ(LineWith(text, "WINDOWS_SERVICE"),
+            R"(    WINDOWS_SERVICE: HKLM\SYSTEM\CurrentControlSet\Services\AVP21.3  service AVP21.3 (Start 2 auto), image avp.exe)");
   // The failure's message is among the warnings (verbose lists the probes).
   EXPECT_NE(FormatReportTable(WindowsReport(), true).find("installed_programs: FAILED"), std::string::npos);
 }
