@@ -32,33 +32,8 @@ class KernelExtensionProbe final : public Probe {
         bundles.emplace_back(std::move(ext), "system extension");
       }
     }
-    for (const auto& [bundle, what] : bundles) {
-      ++result.items;
-      auto info = ReadBundleInfo(ctx.root, bundle);
-      if (!info.ok()) {
-        if (info.status().code() == Status::Code::kNotFound) {
-          result.warnings.push_back(ctx.root.Display(bundle) + ": no Contents/Info.plist");
-        } else {
-          failures.Add(info.status());
-        }
-        continue;
-      }
-      if (info->id.empty()) {
-        result.warnings.push_back(ctx.root.Display(info->plist_path) + ": no CFBundleIdentifier");
-        continue;
-      }
-      Observation o;
-      o.kind = ObservationKind::kKernelExtension;
-      o.evidence_kind = v1::EVIDENCE_KIND_KERNEL_EXTENSION;
-      o.name = info->id;
-      o.version = info->version;
-      o.vendor = info->copyright;
-      o.path = ctx.root.Display(bundle);
-      o.image = o.path;
-      o.detail = std::string(what) + " " + o.path + ", " + info->id +
-                 (info->version.empty() ? "" : " " + info->version) + " (Info.plist, " + info->format + ")";
-      result.observations.push_back(std::move(o));
-    }
+    ObserveBundles(ctx.root, bundles, ObservationKind::kKernelExtension, v1::EVIDENCE_KIND_KERNEL_EXTENSION,
+                   &failures, &result);
     result.status = failures.ToStatus(static_cast<size_t>(result.items));
     return result;
   }

@@ -72,6 +72,38 @@ Result<BundleInfo> ReadBundleInfo(const Root& root, const std::string& bundle) {
   return info;
 }
 
+void ObserveBundles(const Root& root, const std::vector<std::pair<std::string, std::string_view>>& bundles,
+                    ObservationKind kind, v1::EvidenceKind evidence_kind, FileFailures* failures,
+                    ProbeResult* result) {
+  for (const auto& [bundle, what] : bundles) {
+    ++result->items;
+    auto info = ReadBundleInfo(root, bundle);
+    if (!info.ok()) {
+      if (info.status().code() == Status::Code::kNotFound) {
+        result->warnings.push_back(root.Display(bundle) + ": no Contents/Info.plist");
+      } else {
+        failures->Add(info.status());
+      }
+      continue;
+    }
+    if (info->id.empty()) {
+      result->warnings.push_back(root.Display(info->plist_path) + ": no CFBundleIdentifier");
+      continue;
+    }
+    Observation o;
+    o.kind = kind;
+    o.evidence_kind = evidence_kind;
+    o.name = info->id;
+    o.version = info->version;
+    o.vendor = info->copyright;
+    o.path = root.Display(bundle);
+    o.image = o.path;
+    o.detail = std::string(what) + " " + o.path + ", " + info->id + (info->version.empty() ? "" : " " + info->version) +
+               " (Info.plist, " + info->format + ")";
+    result->observations.push_back(std::move(o));
+  }
+}
+
 std::string_view BaseName(std::string_view path) {
   const size_t slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);

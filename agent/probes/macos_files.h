@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/plist.h"
+#include "agent/probe.h"
 #include "agent/root.h"
 #include "common/status.h"
 
@@ -57,6 +58,13 @@ struct BundleInfo {
 // Reads `bundle`/Contents/Info.plist. NotFound when the bundle has none; InvalidArgument naming the file when it is
 // corrupt.
 Result<BundleInfo> ReadBundleInfo(const Root& root, const std::string& bundle);
+
+// One observation of `kind` per bundle in `bundles` (its path, and what it is: "app", "kernel extension"), named by
+// its Info.plist's CFBundleIdentifier. A bundle without an Info.plist or an identifier is a warning; a damaged
+// Info.plist goes to `failures`.
+void ObserveBundles(const Root& root, const std::vector<std::pair<std::string, std::string_view>>& bundles,
+                    ObservationKind kind, v1::EvidenceKind evidence_kind, FileFailures* failures,
+                    ProbeResult* result);
 
 // The last path component: "/Applications/X.app" -> "X.app".
 std::string_view BaseName(std::string_view path);
