@@ -9,8 +9,6 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-program-options-dev libspdlog-dev libfmt-dev libssl-dev libsqlite3-dev
-  # Windows registry hives (the agent links libhivex.a)
-  libhivex-dev
   # macOS property lists: libplist built statically from its Debian source (scripts/deps/libplist.sh)
   dpkg-dev autoconf automake libtool make
   # tests: GoogleTest, real package managers for fixtures, Python stubs for the API example

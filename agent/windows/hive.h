@@ -1,7 +1,9 @@
-// A registry hive file of a Windows system root (Windows/System32/config/SOFTWARE, SYSTEM), read with hivex.
-// Key names compare without case, as Windows compares them. Every failure is a Status naming the hive file and the
-// reason; a corrupt hive never crashes the agent or loops it: the header is checked before hivex sees the file, and
-// every walk is bounded in depth, in keys visited and in value size, and refuses a key that lists its own ancestor.
+// A registry hive file of a Windows system root (Windows/System32/config/SOFTWARE, SYSTEM). Read at offsets, cell by
+// cell, through a 1 MiB page cache (the cells' layouts: agent/windows/regf.h): memory stays bounded however large the
+// hive, and a scan reads only the keys it asks for. Key names compare without case, as Windows compares them. Every
+// failure is a Status naming the hive file and the reason; a corrupt hive never crashes the agent or loops it: the
+// header is checked at open, every cell is checked against the hive bins before it is read, and every walk is bounded
+// in depth, in keys visited and in value size, and refuses a key that lists its own ancestor.
 #pragma once
 
 #include <cstddef>
@@ -16,11 +18,13 @@
 #include "agent/root.h"
 #include "common/status.h"
 
-struct hive_h;
-
 namespace ksweep::agent {
 
-// Real SOFTWARE hives run from 30 to a few hundred MB; anything past this is not a hive we should map.
+namespace regf {
+struct ValueNode;
+}
+
+// Real SOFTWARE hives run from 30 to a few hundred MB; anything past this is not a hive.
 constexpr uint64_t kMaxHiveBytes = 1024ull * 1024 * 1024;
 // Windows allows 512 levels; every key the probes read sits within a dozen of the root.
 constexpr size_t kMaxHiveKeyDepth = 64;
@@ -67,7 +71,7 @@ class Hive {
   Hive& operator=(const Hive&) = delete;
 
   // The file as the probes name it (the path inside the root).
-  const std::string& file() const { return file_; }
+  const std::string& file() const { return path_; }
 
   HiveKey root() const;
   // `path` is backslash-separated below `from` (`Microsoft\Windows NT\CurrentVersion`); empty components are
@@ -78,12 +82,18 @@ class Hive {
   Result<HiveValues> Values(const HiveKey& key, std::span<const std::string_view> wanted);
 
  private:
-  Hive(hive_h* h, std::string file) : h_(h), file_(std::move(file)) {}
-  Status Error(const HiveKey& key, std::string_view what, int err) const;
+  class File;
+  Hive(std::unique_ptr<File> file, std::string path, uint32_t bins_size, uint32_t root_offset);
+  // The payload of the used cell at `offset` (relative to the first hive bin), or why it is not one.
+  Result<std::string> Cell(uint32_t offset);
+  // A value's data: inline, in one cell, or in big-data segments.
+  Result<std::string> Data(const regf::ValueNode& value);
   Status Error(const HiveKey& key, std::string_view what) const;
 
-  hive_h* h_;
-  std::string file_;
+  std::unique_ptr<File> file_;
+  std::string path_;
+  uint32_t bins_size_;
+  uint32_t root_offset_;
   size_t visited_ = 0;
 };
 

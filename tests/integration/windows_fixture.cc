@@ -128,6 +128,12 @@ void WriteHive(const std::string& path, const HiveSpec& spec) {
 
 void MakeHiveCycle(const std::string& hive, const std::string& key) { MustRun({"python3", HiveScript(), "cycle", hive, key}); }
 
+void MakeHiveIndex(const std::string& hive, const std::string& key) { MustRun({"python3", HiveScript(), "index", hive, key}); }
+
+void MakeHiveBigData(const std::string& hive, const std::string& key, const std::string& value) {
+  MustRun({"python3", HiveScript(), "bigdata", hive, key, value});
+}
+
 void WritePeImage(const std::string& path, const PeImage& image) {
   MakeDirs(std::filesystem::path(path).parent_path().string());
   std::vector<std::string> argv = {"/bin/sh", PeScript()};

@@ -45,6 +45,10 @@ void WriteHive(const std::string& path, const HiveSpec& spec);
 
 // `make_hive.py cycle`: the first subkey entry of `key` then points at `key`'s parent.
 void MakeHiveCycle(const std::string& hive, const std::string& key);
+// `make_hive.py index`: `key`'s subkey list becomes an index (ri) of two lists, as Windows writes large keys.
+void MakeHiveIndex(const std::string& hive, const std::string& key);
+// `make_hive.py bigdata`: `value`'s data moves into big-data segments (db), as Windows writes data over 16344 bytes.
+void MakeHiveBigData(const std::string& hive, const std::string& key, const std::string& value);
 
 struct PeImage {
   std::string company;
