@@ -274,7 +274,7 @@ Command: \`bench/windows_scan_bench.sh $agent $runs\` ($runs timed runs of each,
 | \`hivexsh -f\` ($keys cd + ls/lsval of the Uninstall entries) | $(ms "$floor_med") ms | $(ms "$(col "${floor_t[@]}" | minimum)") ms | $(ms "$(col "${floor_t[@]}" | maximum)") ms | $(mib "$floor_rss") MiB ($floor_rss KiB) |
 
 What the peak RSS is made of (max over $runs runs, sampled from \`/proc/PID/status\`): the agent's RssAnon (memory it
-allocated) $(mib "$(col "${scan_anon[@]}" | maximum)") MiB and RssFile (mapped file pages: the hive hivex maps, the binary)
+allocated) $(mib "$(col "${scan_anon[@]}" | maximum)") MiB and RssFile (mapped file pages: the binary, a hive when it is mapped)
 $(mib "$(col "${scan_file[@]}" | maximum)") MiB; hivexsh's $(mib "$(col "${floor_anon[@]}" | maximum)") MiB and $(mib "$(col "${floor_file[@]}" | maximum)") MiB.
 
 Ratio scan / floor (medians): **${ratio}x** (goal <= 2x: $wall_ok). Peak RSS: **$(mib "$scan_rss") MiB**, ${rss_ratio}x the

@@ -496,7 +496,7 @@ TEST_F(AgentWindowsTest, ARemnantWithADamagedHiveIsStillARemnantAndIncomplete) {
 }
 
 // The agent is one static binary: in a root holding nothing but it and the disk (no glibc, no gconv modules), it
-// still reads every key name. hivex recodes names through iconv, which glibc would load from gconv modules.
+// still reads every key name and value (a reader that recoded names with iconv would need glibc's gconv modules).
 TEST_F(AgentWindowsTest, TheStaticAgentReadsHivesWithNothingElseOnTheHost) {
   const ProcessResult ldd = RunProcess({"ldd", AgentBinary()});
   if (ldd.out.find("not a dynamic executable") == std::string::npos &&
