@@ -10,9 +10,9 @@ scripts/setup.sh
 KSWEEP_BUILD_DIR=${KSWEEP_BUILD_DIR:-build} scripts/build.sh -DKSWEEP_WERROR=ON -DKSWEEP_BUILD_TESTS=ON
 (cd "${KSWEEP_BUILD_DIR:-build}" && ctest --output-on-failure --timeout 600 -j "$(nproc)" "$@")
 
-ASAN_TARGETS=(ksweep-agent hive_test pe_version_test plist_test windows_paths_test rpm_header_test dpkg_status_test
-  rules_test detect_test root_test agent_windows_test agent_macos_test agent_bad_input_test)
-ASAN_TESTS='^(Hive|Hives|HiveBaseBlock|HivexIconv|PeVersion|Plist|ParseHklmPath|ImageFileInRoot|Utf|RpmHeader|RpmHeaderCrafted|DpkgStatusParser|DpkgStatusWord|ParseRules|BuiltinRules|LoadRulesFile|Detect|Root|AgentWindows|AgentMacos|AgentBadInput)(Test)?[./]'
+ASAN_TARGETS=(ksweep-agent hive_test regf_test pe_version_test plist_test windows_paths_test rpm_header_test
+  dpkg_status_test rules_test detect_test root_test agent_windows_test agent_macos_test agent_bad_input_test)
+ASAN_TESTS='^(Hive|Hives|HiveBaseBlock|Regf[A-Za-z]*|PeVersion|Plist|ParseHklmPath|ImageFileInRoot|Utf|RpmHeader|RpmHeaderCrafted|DpkgStatusParser|DpkgStatusWord|ParseRules|BuiltinRules|LoadRulesFile|Detect|Root|AgentWindows|AgentMacos|AgentBadInput)(Test)?[./]'
 KSWEEP_BUILD_DIR=${KSWEEP_ASAN_BUILD_DIR:-build-asan} KSWEEP_BUILD_TARGETS="${ASAN_TARGETS[*]}" scripts/build.sh \
   -DKSWEEP_SANITIZE=address -DKSWEEP_WERROR=ON -DKSWEEP_BUILD_TESTS=ON -DKSWEEP_BUILD_BENCH=OFF
 cd "${KSWEEP_ASAN_BUILD_DIR:-build-asan}"
