@@ -361,6 +361,8 @@ TEST_F(AgentWindowsTest, ACleanWindowsWithDecoysIsClean) {
   // A program whose name starts like Kaspersky's, from another publisher.
   win.Uninstall("KasperskyPasswordHelper", "Kaspersky Password Helper Tool", "3.1", "Helper Tools Ltd",
                 "C:\\Program Files\\Helper Tools\\");
+  // ... and one that starts like a Kaspersky product's own name ("Kaspersky Total Security*").
+  win.Uninstall("KTSCleaner", "Kaspersky Total Security Cleaner", "2.0", "Contoso Utilities");
   // A service whose description names Kaspersky.
   win.Service("PwdHelperSvc", kOwnProcess, kStartAuto, "\"C:\\Program Files\\Helper Tools\\pwdhelper.exe\"",
               "Password Helper", "Imports passwords exported from Kaspersky Password Manager");
@@ -376,7 +378,7 @@ TEST_F(AgentWindowsTest, ACleanWindowsWithDecoysIsClean) {
   EXPECT_EQ(scan.report.verdict(), v1::VERDICT_CLEAN);
   // The decoy driver was looked at (its name matches a rule's kl*), not skipped.
   EXPECT_EQ(FindProbe(scan.report, "windows_services")->items(), 4);
-  EXPECT_EQ(FindProbe(scan.report, "installed_programs")->items(), 3);
+  EXPECT_EQ(FindProbe(scan.report, "installed_programs")->items(), 4);
   EXPECT_EQ(FailOnDetect(win), 0);
 }
 

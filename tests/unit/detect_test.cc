@@ -266,6 +266,14 @@ TEST_F(DetectTest, AKlDriverOfAnotherCompanyIsNotKaspersky) {
 
 TEST_F(DetectTest, AKasperskyLikeNameFromAnotherPublisherIsNotKaspersky) {
   EXPECT_TRUE(DetectWindows(rules_, {Program("Kaspersky Cleaner Helper", "Contoso Utilities")}).empty());
+  // A product's name with more after it needs Kaspersky's publisher; the exact name does not.
+  EXPECT_TRUE(DetectWindows(rules_, {Program("Kaspersky Total Security Cleaner", "Contoso Utilities")}).empty());
+  auto versioned = DetectWindows(rules_, {Program("Kaspersky Total Security 21.3", "AO Kaspersky Lab", "21.3")});
+  ASSERT_EQ(versioned.size(), 1u);
+  EXPECT_EQ(versioned[0].product_id(), "kaspersky-consumer");
+  auto exact = DetectWindows(rules_, {Program("Kaspersky Total Security", "")});
+  ASSERT_EQ(exact.size(), 1u);
+  EXPECT_EQ(exact[0].product_id(), "kaspersky-consumer");
   const auto findings = DetectWindows(rules_, {Program("Kaspersky Password Manager", "AO Kaspersky Lab", "9.0")});
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].product_id(), "kaspersky-other");
