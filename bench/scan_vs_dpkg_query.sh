@@ -17,6 +17,8 @@ set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 agent=${1:-$here/../build/agent/ksweep-agent}
 runs=${2:-20}
 [ -x "$agent" ] || { echo "scan_vs_dpkg_query: no agent binary at $agent (build it, or pass its path)" >&2; exit 2; }
@@ -29,25 +31,7 @@ query=(dpkg-query -W)
 # The same binary doing no scan at all: what loading and starting the process costs by itself.
 start=("$agent" --version)
 
-# Microseconds of one run of "$@", output discarded.
-wall_us() {
-  local t0 t1
-  t0=$EPOCHREALTIME
-  "$@" >/dev/null 2>&1 || true
-  t1=$EPOCHREALTIME
-  echo $(( (${t1/./} - ${t0/./}) ))
-}
 
-# Peak RSS in KiB of one run of "$@".
-rss_kib() {
-  local out
-  out=$(mktemp)
-  /usr/bin/time -f %M -o "$out" "$@" >/dev/null 2>&1 || true
-  tail -n 1 "$out"
-  rm -f "$out"
-}
-
-median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%d\n", (v[NR/2]+v[NR/2+1])/2}'; }
 minimum() { sort -n | head -n 1; }
 maximum() { sort -n | tail -n 1; }
 
@@ -82,7 +66,6 @@ for ((i = 0; i < runs; i++)); do
     $1 == "items" { items[name] = $2 }'
 done >"$probe_lines"
 
-col() { printf '%s\n' "$@"; }
 scan_med=$(col "${scan_t[@]}" | median)
 query_med=$(col "${query_t[@]}" | median)
 scan_rss=$(col "${scan_m[@]}" | maximum)
@@ -90,8 +73,6 @@ query_rss=$(col "${query_m[@]}" | maximum)
 start_med=$(col "${start_t[@]}" | median)
 start_rss=$(col "${start_m[@]}" | maximum)
 ratio=$(awk -v a="$scan_med" -v b="$query_med" 'BEGIN { printf "%.2f", a / b }')
-ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 wall_ok=$(awk -v r="$ratio" 'BEGIN { print (r <= 2.0) ? "met" : "MISSED" }')
 rss_ok=$(awk -v k="$scan_rss" 'BEGIN { print (k <= 15 * 1024) ? "met" : "MISSED" }')
 

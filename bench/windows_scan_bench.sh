@@ -23,6 +23,8 @@ set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 agent=${1:-$here/../build/agent/ksweep-agent}
 runs=${2:-15}
 work=${3:-${TMPDIR:-/tmp}/ksweep-windows-bench}
@@ -170,20 +172,6 @@ fi
 scan=("$agent" scan --root "$root")
 floor=(hivexsh -f "$floor_script" "$software")
 
-wall_us() {
-  local t0 t1
-  t0=$EPOCHREALTIME
-  "$@" >/dev/null 2>&1 || true
-  t1=$EPOCHREALTIME
-  echo $(( (${t1/./} - ${t0/./}) ))
-}
-rss_kib() {
-  local out
-  out=$(mktemp)
-  /usr/bin/time -f %M -o "$out" "$@" >/dev/null 2>&1 || true
-  tail -n 1 "$out"
-  rm -f "$out"
-}
 # Peak RssAnon and RssFile in KiB of one run of "$@", sampled from /proc/PID/status as fast as Python can (a few
 # tens of microseconds apart): maxrss counts the hive's mapped file pages, which are clean page cache the kernel can
 # take back, not memory the process allocated.
@@ -205,12 +193,6 @@ while p.poll() is None:
 print(anon, file)
 PY
 }
-median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%d\n", (v[NR/2]+v[NR/2+1])/2}'; }
-minimum() { sort -n | head -n 1; }
-maximum() { sort -n | tail -n 1; }
-col() { printf '%s\n' "$@"; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # Both must work, and find what is there, before they are timed.
 first=$("${scan[@]}")
